@@ -1,0 +1,29 @@
+# The README's two commands: `make run` (set up + main job) and `make test` (set up + tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# On this kind of machine pip finds the CPU wheel of torch 2.13.0 on disk. Elsewhere, add
+# TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu" to keep CUDA builds out.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+EXPERIMENT ?= kaznerd_e5_small_cpu
+
+.PHONY: setup run test clean-artifacts
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+run: setup
+	$(BIN)/python scripts/run_default.py experiment=$(EXPERIMENT)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean-artifacts:
+	rm -rf artifacts

@@ -1,0 +1,1 @@
+"""Task-specific encoding, decoding and inference (ner, stance, joint)."""

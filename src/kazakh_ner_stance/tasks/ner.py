@@ -1,0 +1,333 @@
+"""Token classification: label alignment, windowing, word-level prediction, checkpoints.
+
+Labels sit on the first sub-word piece of each word (run_ner.py's `word_ids` alignment);
+the other pieces get -100, or, with `label_all_subwords`, the I- form of the word's tag.
+Sentences longer than the model window become several overlapping windows (see windows.py),
+so no gold word is ever lost to truncation, in training or in prediction.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..errors import KnsError
+from .windows import word_windows
+
+IGNORE_INDEX = -100
+
+
+def pieces_per_word(tokenizer, words_batch: Sequence[Sequence[str]]) -> list[list[int]]:
+    """How many sub-word pieces each word becomes (0 for words the tokenizer drops)."""
+    enc = tokenizer(
+        [list(w) for w in words_batch], is_split_into_words=True, add_special_tokens=False
+    )
+    out = []
+    for i, words in enumerate(words_batch):
+        counts = [0] * len(words)
+        for wid in enc.word_ids(i):
+            if wid is not None:
+                counts[wid] += 1
+        out.append(counts)
+    return out
+
+
+def _window_budget(tokenizer, max_length: int) -> int:
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
+    return max(1, max_length - specials)
+
+
+def encode_windows(
+    tokenizer,
+    words_batch: Sequence[Sequence[str]],
+    max_length: int,
+    overlap: int,
+    labels_batch: Sequence[Sequence[int]] | None = None,
+    id2label: dict[int, str] | None = None,
+    label_all_subwords: bool = False,
+) -> dict[str, list]:
+    """Encode sentences as model windows.
+
+    Returns columns: input_ids, attention_mask, word_ids (piece -> sentence word index or
+    -1), owned (1 where the piece is the first piece of a word this window predicts),
+    example (index of the source sentence), length, and labels when labels are given."""
+    budget = _window_budget(tokenizer, max_length)
+    counts_batch = pieces_per_word(tokenizer, words_batch)
+    # Pieces of all words at once, then sliced per window: one tokenizer call per batch.
+    enc = tokenizer(
+        [list(w) for w in words_batch], is_split_into_words=True, add_special_tokens=False
+    )
+    b_to_i = None
+    if label_all_subwords:
+        if id2label is None:
+            raise ValueError("label_all_subwords needs id2label")
+        label2id = {v: k for k, v in id2label.items()}
+        b_to_i = {
+            k: label2id.get("I-" + v[2:], k) if v.startswith("B-") else k for k, v in id2label.items()
+        }
+    out: dict[str, list] = {k: [] for k in ("input_ids", "attention_mask", "word_ids", "owned", "example", "length")}
+    if labels_batch is not None:
+        out["labels"] = []
+    for i, words in enumerate(words_batch):
+        ids = enc["input_ids"][i]
+        wids = enc.word_ids(i)
+        # first piece index of each word
+        starts = [0] * (len(words) + 1)
+        acc = 0
+        for w, c in enumerate(counts_batch[i]):
+            starts[w] = acc
+            acc += c
+        starts[len(words)] = acc
+        for win in word_windows(counts_batch[i], budget, overlap):
+            lo, hi = starts[win.start], starts[win.end]
+            piece_ids = ids[lo:hi][:budget]
+            piece_words = list(wids[lo:hi][:budget])
+            input_ids = [tokenizer.cls_token_id, *piece_ids, tokenizer.sep_token_id]
+            word_ids = [-1, *piece_words, -1]
+            owned, labels = [0], [IGNORE_INDEX]
+            prev = None
+            for w in piece_words:
+                first = w != prev
+                prev = w
+                owned.append(1 if first and win.owned_start <= w < win.owned_end else 0)
+                if labels_batch is not None:
+                    tag = labels_batch[i][w]
+                    if first:
+                        labels.append(tag)
+                    elif b_to_i is not None:
+                        labels.append(b_to_i[tag])
+                    else:
+                        labels.append(IGNORE_INDEX)
+            owned.append(0)
+            labels.append(IGNORE_INDEX)
+            out["input_ids"].append(input_ids)
+            out["attention_mask"].append([1] * len(input_ids))
+            out["word_ids"].append(word_ids)
+            out["owned"].append(owned)
+            out["example"].append(i)
+            out["length"].append(len(input_ids))
+            if labels_batch is not None:
+                out["labels"].append(labels)
+    return out
+
+
+def _batches(order: list[int], lengths: list[int], max_tokens: int, max_batch: int) -> Iterable[list[int]]:
+    batch: list[int] = []
+    longest = 0
+    for idx in order:
+        longest_new = max(longest, lengths[idx])
+        if batch and (len(batch) + 1 > max_batch or longest_new * (len(batch) + 1) > max_tokens):
+            yield batch
+            batch, longest_new = [], lengths[idx]
+        batch.append(idx)
+        longest = longest_new
+    if batch:
+        yield batch
+
+
+def predict_word_logits(
+    model,
+    tokenizer,
+    tokens_list: Sequence[Sequence[str]],
+    batch_size: int = 32,
+    max_length: int | None = None,
+    overlap: int = 32,
+    max_tokens: int | None = None,
+):
+    """Per-word logits (numpy arrays, one [n_words, n_labels] per sentence), length-sorted
+    batches under inference mode, results returned in input order."""
+    import numpy as np
+    import torch
+
+    max_length = int(max_length or min(getattr(tokenizer, "model_max_length", 512), 512))
+    n_labels = model.config.num_labels
+    enc = encode_windows(tokenizer, tokens_list, max_length, overlap)
+    lengths = enc["length"]
+    order = sorted(range(len(lengths)), key=lambda k: lengths[k])
+    max_tokens = max_tokens or batch_size * max_length
+    results = [np.zeros((len(t), n_labels), dtype=np.float32) for t in tokens_list]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    with torch.inference_mode():
+        for batch in _batches(order, lengths, max_tokens, batch_size):
+            width = max(lengths[k] for k in batch)
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, k in enumerate(batch):
+                seq = enc["input_ids"][k]
+                ids[r, : len(seq)] = torch.tensor(seq)
+                mask[r, : len(seq)] = 1
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            logits = logits.float().cpu().numpy()
+            for r, k in enumerate(batch):
+                ex = enc["example"][k]
+                for p, (w, own) in enumerate(zip(enc["word_ids"][k], enc["owned"][k])):
+                    if own:
+                        results[ex][w] = logits[r, p]
+    if was_training:
+        model.train()
+    return results
+
+
+def repair_iob2(tags: list[str]) -> list[str]:
+    """Make a predicted sequence valid IOB2: an I-X that does not continue X becomes B-X.
+    (Strict seqeval would otherwise drop such entities; this is the usual decoding fix.)"""
+    fixed = []
+    prev = "O"
+    for tag in tags:
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        fixed.append(tag)
+        prev = tag
+    return fixed
+
+
+def predict_word_tags(
+    model,
+    tokenizer,
+    tokens_list: Sequence[Sequence[str]],
+    batch_size: int = 32,
+    max_length: int | None = None,
+    overlap: int = 32,
+    id2label: dict[int, str] | None = None,
+    return_scores: bool = False,
+):
+    """One IOB2 tag per gold word for every sentence (and optionally its softmax score)."""
+    import numpy as np
+
+    id2label = id2label or {int(k): v for k, v in model.config.id2label.items()}
+    logits = predict_word_logits(model, tokenizer, tokens_list, batch_size, max_length, overlap)
+    tags, scores = [], []
+    for sent_logits, words in zip(logits, tokens_list):
+        if len(words) == 0:
+            tags.append([])
+            scores.append([])
+            continue
+        z = sent_logits - sent_logits.max(axis=1, keepdims=True)
+        probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        best = probs.argmax(axis=1)
+        tags.append(repair_iob2([id2label[int(b)] for b in best]))
+        scores.append([float(probs[i, b]) for i, b in enumerate(best)])
+    return (tags, scores) if return_scores else tags
+
+
+CHECKPOINT_FILES = ("config.json",)
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    path = Path(path)
+    has_weights = (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()
+    return (path / "config.json").is_file() and has_weights and (path / "tokenizer_config.json").is_file()
+
+
+def read_training_info(path: Path) -> dict:
+    info = Path(path) / "kns_training.json"
+    return json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
+
+
+def load_ner_checkpoint(path, device: str | None = None):
+    """Load (model, tokenizer, id2label) from a checkpoint folder, safetensors only."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise KnsError(f"checkpoint folder not found: {path}")
+    if not is_complete_checkpoint(path):
+        raise KnsError(
+            f"{path} is not a complete checkpoint (needs config.json, model.safetensors and a tokenizer); "
+            "a run killed mid-save never renames its temporary folder into place, so point at the run's "
+            "`model/` folder or a `checkpoint-N` folder that holds these files"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForTokenClassification.from_pretrained(path, use_safetensors=True)
+    if device:
+        model.to(device)
+    model.eval()
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    return model, tokenizer, id2label
+
+
+def entity_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
+    """Strict IOB2 entity-level micro P/R/F1 and per-type F1 with seqeval (fast path used
+    during training; evaluate.py writes the full report with confidence intervals)."""
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+
+    kw = dict(mode="strict", scheme=IOB2, zero_division=0)
+    report = classification_report(gold, pred, output_dict=True, **kw)
+    per_type = {
+        k: {"precision": v["precision"], "recall": v["recall"], "f1": v["f1-score"], "support": int(v["support"])}
+        for k, v in report.items()
+        if k not in ("micro avg", "macro avg", "weighted avg")
+    }
+    return {
+        "precision": float(precision_score(gold, pred, average="micro", **kw)),
+        "recall": float(recall_score(gold, pred, average="micro", **kw)),
+        "f1": float(f1_score(gold, pred, average="micro", **kw)),
+        "macro_f1": float(report["macro avg"]["f1-score"]),
+        "per_type": per_type,
+        "n_sentences": len(gold),
+    }
+
+
+class NerTask:
+    """Everything train.py needs to know about token classification."""
+
+    name = "ner"
+    metric_name = "f1"  # dev entity F1, strict IOB2, micro
+
+    def __init__(self, cfg, dataset, tokenizer):
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.dataset = dataset
+        feature = dataset["train"].features["ner_tags"].feature
+        self.label_names = list(feature.names)
+        self.id2label = dict(enumerate(self.label_names))
+        self.label2id = {v: k for k, v in self.id2label.items()}
+        self.max_length = int(cfg.task.max_length)
+        self.overlap = int(cfg.task.window_overlap)
+
+    def build_model(self, model_dir):
+        from transformers import AutoModelForTokenClassification
+
+        return AutoModelForTokenClassification.from_pretrained(
+            model_dir,
+            num_labels=len(self.label_names),
+            id2label=self.id2label,
+            label2id=self.label2id,
+            use_safetensors=True,
+        )
+
+    def encode_train(self, split):
+        label_all = bool(self.cfg.task.get("label_all_subwords", False))
+
+        def encode(batch):
+            enc = encode_windows(
+                self.tokenizer, batch["tokens"], self.max_length, self.overlap,
+                labels_batch=batch["ner_tags"], id2label=self.id2label, label_all_subwords=label_all,
+            )
+            return {k: enc[k] for k in ("input_ids", "attention_mask", "labels", "length")}
+
+        return split.map(
+            encode, batched=True, batch_size=1000, remove_columns=split.column_names,
+            desc="encoding (windows, first-subword labels)",
+        )
+
+    def data_collator(self, pad_to_multiple_of=None):
+        from transformers import DataCollatorForTokenClassification
+
+        return DataCollatorForTokenClassification(self.tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def predict(self, model, split, batch_size=64):
+        return predict_word_tags(
+            model, self.tokenizer, split["tokens"], batch_size=batch_size,
+            max_length=self.max_length, overlap=self.overlap, id2label=self.id2label,
+        )
+
+    def evaluate(self, model, split, batch_size=64) -> dict:
+        gold = [[self.label_names[t] for t in tags] for tags in split["ner_tags"]]
+        pred = self.predict(model, split, batch_size)
+        return entity_scores(gold, pred)

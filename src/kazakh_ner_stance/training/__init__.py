@@ -1,0 +1,1 @@
+"""Fine-tuning with transformers' Trainer (see train.py for why Trainer)."""

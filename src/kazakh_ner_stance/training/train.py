@@ -1,0 +1,290 @@
+"""`scripts/train.py`: fine-tune an encoder for ner, stance or joint, configured by Hydra.
+
+Why transformers' Trainer rather than a hand-written accelerate loop: it already does what a
+demanding user needs and we would otherwise re-implement and re-test: exact resumption
+(optimizer, scheduler, RNG and the position in the data order), length-grouped sampling,
+bf16 autocast, fused AdamW, torch.compile, gradient accumulation, TensorBoard logging,
+early stopping with best-checkpoint selection, and DDP through `accelerate launch`/torchrun
+without code changes. We only add what it lacks: word-level evaluation (every gold word,
+windows merged, in dataset order) and checkpoints that are provably complete.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..errors import KnsError
+from .checkpoints import (
+    TRAINING_INFO,
+    atomic_folder,
+    complete_checkpoints,
+    git_commit,
+    incomplete_checkpoints,
+    mark_complete,
+    write_json_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+TASKS = {
+    "ner": "kazakh_ner_stance.tasks.ner:NerTask",
+    "stance": "kazakh_ner_stance.tasks.stance:StanceTask",
+    "joint": "kazakh_ner_stance.tasks.joint:JointTask",
+}
+
+# Keys of the `trainer` config group that are ours; everything in `trainer.args` goes to
+# TrainingArguments unchanged, so any of its options can be set from the command line.
+_OWN_KEYS = {"preset", "args", "early_stopping_patience", "num_threads", "resume", "pad_to_multiple_of",
+             "eval_batch_size"}
+
+
+def load_task(name: str):
+    try:
+        module, cls = TASKS[name].split(":")
+    except KeyError:
+        raise KnsError(f"unknown task {name!r}; choose one of {sorted(TASKS)}") from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def resolve_model_dir(model_cfg) -> Path:
+    from ..models.prepare import resolve_model_dir as _resolve
+
+    return _resolve(model_cfg)
+
+
+def _select(split, n):
+    if n is None or n >= len(split):
+        return split
+    return split.select(range(int(n)))
+
+
+def _make_trainer_class():
+    from transformers import Trainer
+
+    class WordLevelTrainer(Trainer):
+        """Trainer whose evaluation scores words, not sub-word pieces, in dataset order.
+
+        With length grouping `Trainer.predict` returns predictions in the sampler's order and
+        piece-level metrics ignore words split across windows; so evaluation runs the task's
+        own predictor over the raw split and reports the metric that selects checkpoints."""
+
+        def __init__(self, *args, kns_task=None, kns_eval_split=None, kns_eval_batch_size=64,
+                     kns_extra_files=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.kns_task = kns_task
+            self.kns_eval_split = kns_eval_split
+            self.kns_eval_batch_size = kns_eval_batch_size
+            self.kns_extra_files = kns_extra_files or (lambda folder: None)
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            start = time.time()
+            scores = self.kns_task.evaluate(self.model, self.kns_eval_split, self.kns_eval_batch_size)
+            metrics = {
+                f"{metric_key_prefix}_{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))
+            }
+            metrics[f"{metric_key_prefix}_runtime"] = round(time.time() - start, 4)
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+
+        def _save_checkpoint(self, model, trial):
+            super()._save_checkpoint(model, trial)
+            if self.args.should_save:
+                folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+                if folder.is_dir():
+                    self.kns_extra_files(folder)
+                    # Written last: its presence means every file above is complete.
+                    mark_complete(folder, self.state.global_step)
+
+    return WordLevelTrainer
+
+
+def _training_args(cfg: DictConfig, checkpoints_dir: Path, metric_name: str):
+    from transformers import TrainingArguments
+
+    args = OmegaConf.to_container(cfg.trainer.args, resolve=True)
+    args.update(
+        output_dir=str(checkpoints_dir),
+        seed=int(cfg.seed),
+        data_seed=int(cfg.seed),
+        metric_for_best_model=metric_name,
+        greater_is_better=True,
+        load_best_model_at_end=True,
+        report_to=list(args.get("report_to") or ["tensorboard"]),
+    )
+    args.setdefault("save_strategy", args.get("eval_strategy", "epoch"))
+    if args.get("train_sampling_strategy") == "group_by_length":
+        args.setdefault("length_column_name", "length")
+    try:
+        return TrainingArguments(**args)
+    except TypeError as err:
+        raise KnsError(f"trainer.args has an option TrainingArguments does not know: {err}") from None
+
+
+def run_train(cfg: DictConfig) -> float:
+    """Train, keep the best checkpoint by the task's dev metric, save it atomically under
+    `run_dir/model`, write metrics per split. Returns the best dev metric (for sweeps)."""
+    import torch
+    import transformers
+    from transformers import EarlyStoppingCallback, set_seed
+
+    from ..data.build import dataset_fingerprint, load_built_dataset
+
+    extra = set(cfg.trainer.keys()) - _OWN_KEYS
+    if extra:
+        raise KnsError(f"unknown trainer option(s) {sorted(extra)}: TrainingArguments options go under trainer.args")
+    if cfg.trainer.get("num_threads"):
+        torch.set_num_threads(int(cfg.trainer.num_threads))
+    set_seed(int(cfg.seed))
+    transformers.logging.set_verbosity_warning()
+
+    run_dir = Path(cfg.run_dir)
+    checkpoints_dir = run_dir / "checkpoints"
+    resume = bool(cfg.trainer.get("resume", False))
+    if checkpoints_dir.exists() and not resume:
+        if not cfg.get("overwrite", False):
+            raise KnsError(
+                f"{run_dir} already holds a run. Continue it with trainer.resume=true, start over with "
+                "overwrite=true, or pick another run_name=..."
+            )
+        if int(os.environ.get("RANK", "0")) == 0:  # one process clears; DDP peers only read
+            shutil.rmtree(checkpoints_dir, ignore_errors=True)
+    resume_from = None
+    if resume:
+        for partial in incomplete_checkpoints(checkpoints_dir):
+            log.warning("ignoring %s: it was not completely saved (the run was killed while saving)", partial)
+            shutil.rmtree(partial, ignore_errors=True)
+        done = complete_checkpoints(checkpoints_dir)
+        if done:
+            resume_from = str(done[-1])
+            log.info("resuming from %s", resume_from)
+        else:
+            log.warning("trainer.resume=true but no complete checkpoint in %s: starting from scratch", checkpoints_dir)
+
+    model_dir = resolve_model_dir(cfg.model)
+    dataset = load_built_dataset(cfg.data.dataset_dir)
+    fingerprint = dataset_fingerprint(cfg.data.dataset_dir)
+    for name in ("train", "validation"):
+        if name not in dataset or len(dataset[name]) == 0:
+            raise KnsError(f"the dataset in {cfg.data.dataset_dir} has no {name!r} split (or it is empty)")
+    train_split = _select(dataset["train"], cfg.get("max_train_samples"))
+    dev_split = _select(dataset["validation"], cfg.get("max_eval_samples"))
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    task_cls = load_task(str(cfg.task.name))
+    task = task_cls(cfg, dataset, tokenizer)
+    model = task.build_model(model_dir)
+    train_features = task.encode_train(train_split)
+
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
+    args = _training_args(cfg, checkpoints_dir, task.metric_name)
+    resolved_cfg = OmegaConf.to_container(cfg, resolve=True)
+    base_info = {
+        "task": task.name,
+        "model_name": str(cfg.model.name),
+        "base_model_dir": str(model_dir),
+        "data_name": str(cfg.data.name),
+        "data_dir": str(cfg.data.dataset_dir),
+        "data_fingerprint": fingerprint,
+        "git": git_commit(Path(cfg.paths.root_dir)),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "config": resolved_cfg,
+    }
+
+    def write_info(folder, **more):
+        write_json_atomic(Path(folder) / TRAINING_INFO, {**base_info, **more})
+        if hasattr(task, "save_extra"):
+            task.save_extra(Path(folder))
+
+    callbacks = []
+    patience = cfg.trainer.get("early_stopping_patience")
+    if patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(patience)))
+    trainer_cls = _make_trainer_class()
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=train_features,
+        eval_dataset=dev_split,  # scored by WordLevelTrainer.evaluate, never batched by Trainer
+        data_collator=task.data_collator(cfg.trainer.get("pad_to_multiple_of")),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        kns_task=task,
+        kns_eval_split=dev_split,
+        kns_eval_batch_size=int(cfg.trainer.get("eval_batch_size") or 64),
+        kns_extra_files=write_info,
+    )
+    started = time.time()
+    train_output = trainer.train(resume_from_checkpoint=resume_from)
+    train_time = time.time() - started
+
+    # The best model is loaded at the end (load_best_model_at_end); score it once more.
+    results = {"train": dict(train_output.metrics)}
+    results["train"]["train_time_s"] = round(train_time, 2)
+    results["train"]["train_sentences"] = len(train_split)
+    results["train"]["train_windows"] = len(train_features)
+    eval_bs = int(cfg.trainer.get("eval_batch_size") or 64)
+    splits = ["validation"] + (["test"] if cfg.get("evaluate_test", True) and "test" in dataset else [])
+    for name in splits:
+        split = dev_split if name == "validation" else _select(dataset[name], cfg.get("max_eval_samples"))
+        results[name] = task.evaluate(trainer.model, split, eval_bs)
+
+    # Every process records what it did (how the DDP test proves that both ranks trained).
+    ranks_dir = run_dir / "ranks"
+    ranks_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        ranks_dir / f"rank-{trainer.args.process_index}.json",
+        {"process_index": trainer.args.process_index, "world_size": trainer.args.world_size,
+         "global_step": trainer.state.global_step, "train_loss": results["train"].get("train_loss")},
+    )
+    if trainer.is_world_process_zero():
+        best = trainer.state.best_model_checkpoint
+        with atomic_folder(run_dir / "model") as tmp:
+            trainer.save_model(str(tmp))
+            # Trainer pickles its arguments next to the weights; a release folder must hold
+            # nothing that needs unpickling (the resolved config is in kns_training.json).
+            (tmp / "training_args.bin").unlink(missing_ok=True)
+            write_info(
+                tmp,
+                best_checkpoint=best,
+                best_dev_metric={task.metric_name: trainer.state.best_metric},
+                train_time_s=round(train_time, 2),
+                global_step=trainer.state.global_step,
+                world_size=trainer.args.world_size,
+            )
+            mark_complete(tmp, trainer.state.global_step)
+        metrics_dir = run_dir / "metrics"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for name, values in results.items():
+            write_json_atomic(metrics_dir / f"{name}.json", values)
+        summary = {
+            "run_dir": str(run_dir),
+            "model_dir": str(run_dir / "model"),
+            "task": task.name,
+            "metric": task.metric_name,
+            "best_dev": trainer.state.best_metric,
+            **{f"{k}_{task.metric_name}": v.get(task.metric_name) for k, v in results.items() if k != "train"},
+            "train_time_s": round(train_time, 2),
+            "world_size": trainer.args.world_size,
+        }
+        write_json_atomic(run_dir / "summary.json", summary)
+        print(_summary_table(summary))
+    return float(results["validation"].get(task.metric_name, 0.0))
+
+
+def _summary_table(summary: dict) -> str:
+    rows = [(k, v) for k, v in summary.items()]
+    width = max(len(k) for k, _ in rows)
+    lines = ["", "training finished", "-" * (width + 40)]
+    for k, v in rows:
+        lines.append(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    return "\n".join(lines)

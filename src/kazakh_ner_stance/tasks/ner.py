@@ -259,25 +259,19 @@ def load_ner_checkpoint(path, device: str | None = None):
 
 
 def entity_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
-    """Strict IOB2 entity-level micro P/R/F1 and per-type F1 with seqeval (fast path used
-    during training; evaluate.py writes the full report with confidence intervals)."""
-    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-    from seqeval.scheme import IOB2
+    """Strict IOB2 entity-level micro P/R/F1 (flat keys, as the Trainer logs them) plus
+    macro F1 and per-type scores, from the one metric implementation the reports use."""
+    from ..evaluation.ner_metrics import compute_ner_metrics
 
-    kw = dict(mode="strict", scheme=IOB2, zero_division=0)
-    report = classification_report(gold, pred, output_dict=True, **kw)
-    per_type = {
-        k: {"precision": v["precision"], "recall": v["recall"], "f1": v["f1-score"], "support": int(v["support"])}
-        for k, v in report.items()
-        if k not in ("micro avg", "macro avg", "weighted avg")
-    }
+    m = compute_ner_metrics(gold, pred, errors=False)
     return {
-        "precision": float(precision_score(gold, pred, average="micro", **kw)),
-        "recall": float(recall_score(gold, pred, average="micro", **kw)),
-        "f1": float(f1_score(gold, pred, average="micro", **kw)),
-        "macro_f1": float(report["macro avg"]["f1-score"]),
-        "per_type": per_type,
-        "n_sentences": len(gold),
+        "precision": m["micro"]["precision"],
+        "recall": m["micro"]["recall"],
+        "f1": m["micro"]["f1"],
+        "macro_f1": m["macro"]["f1"],
+        "token_accuracy": m["token_accuracy"],
+        "per_type": {t: {k: v[k] for k in ("precision", "recall", "f1", "support")} for t, v in m["per_type"].items()},
+        "n_sentences": m["n_sentences"],
     }
 
 

@@ -344,14 +344,15 @@ def _split_stats(records: list[_Record], entity_types: list[str]) -> dict:
 
 
 def compute_fingerprint(dataset_dir: str | Path) -> str:
-    """SHA-256 over the splits' arrow files and features (what training actually reads)."""
+    """SHA-256 over the splits' data-*.arrow files and features (what training reads; not the cache-*.arrow
+    files that `Dataset.map` leaves beside them, which would change the fingerprint after a run)."""
     dataset_dir = Path(dataset_dir)
     splits = json.loads((dataset_dir / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
     digest = hashlib.sha256()
     for split in splits:
         info = json.loads((dataset_dir / split / "dataset_info.json").read_text(encoding="utf-8"))
         digest.update(f"split={split}\nfeatures={json.dumps(info.get('features'), sort_keys=True)}\n".encode())
-        for arrow in sorted((dataset_dir / split).glob("*.arrow")):
+        for arrow in sorted((dataset_dir / split).glob("data-*.arrow")):
             digest.update(f"{arrow.name}={sha256_file(arrow)}\n".encode())
     return digest.hexdigest()
 

@@ -1,0 +1,385 @@
+"""The model card (README.md) of a release, rendered from the checkpoint's kns_training.json,
+the evaluation's metrics.json and the base model's provenance.
+
+Deterministic: a pure function of its inputs (no dates). The YAML header is produced by
+`huggingface_hub.ModelCardData`, so it is in the canonical form the Hub reads back, and the
+`model-index` carries the evaluation results (CIs are given in the text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KAZNERD_REFERENCE = (
+    "Rustem Yeshpanov, Yerbolat Khassanov, Huseyin Atakan Varol. KazNERD: Kazakh Named Entity "
+    "Recognition Dataset. In Proceedings of the Thirteenth Language Resources and Evaluation "
+    "Conference (LREC 2022), pages 417–426, Marseille, France."
+)
+
+STANCE_NOTE = (
+    "The stance layer (FAVOR / AGAINST / NONE toward named-entity targets in KazNERD sentences) "
+    "is not part of KazNERD: it was annotated for the kazakh-ner-stance project, on KazNERD "
+    "sentences, following the label definition in the project's `docs/stance-labels.md`. Cite "
+    "KazNERD for the sentences and entity annotation, and this release for the stance labels."
+)
+
+DOMAIN_NOTE = (
+    "KazNERD's sentences come from Kazakh TV news texts, so the model has seen formal, edited "
+    "news language: expect lower accuracy on social media, conversational, older or "
+    "Latin-script Kazakh, code-switched Kazakh-Russian text and on domains (medicine, law, "
+    "technology) whose entities are rare in news."
+)
+
+PIPELINE_TAG = {"ner": "token-classification", "joint": "token-classification", "stance": "text-classification"}
+TASK_TITLE = {"ner": "named-entity recognition", "stance": "stance detection", "joint": "joint NER and stance"}
+
+
+@dataclass
+class ModelCardInputs:
+    repo_id: str
+    version: str
+    task: str
+    license: str
+    base_model: str
+    datasets: list[str]
+    dataset_name: str
+    metrics: dict
+    training: dict
+    provenance_sentence: str
+    quantized_base: bool
+    labels: list[str]
+    extra_tags: list[str] = field(default_factory=list)
+    data_stats: dict | None = None
+    verification: dict | None = None
+
+
+def _fmt(x, digits: int = 4) -> str:
+    return "n/a" if x is None else f"{float(x):.{digits}f}"
+
+
+def _ci(ci) -> str:
+    if not ci or len(ci) != 2 or ci[0] is None:
+        return "n/a"
+    return f"[{float(ci[0]):.4f}, {float(ci[1]):.4f}]"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"
+    return "\n".join(["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def eval_results(inp: ModelCardInputs):
+    """The model-index entries (huggingface_hub EvalResult) for the card header."""
+    from huggingface_hub import EvalResult
+
+    m = inp.metrics
+    task_type = PIPELINE_TAG.get(inp.task, "token-classification")
+    common = dict(
+        task_type=task_type,
+        task_name=TASK_TITLE.get(inp.task, inp.task).capitalize(),
+        dataset_type=inp.datasets[0],
+        dataset_name=inp.dataset_name,
+        dataset_split=str(m.get("split") or "test"),
+    )
+    values: list[tuple[str, str, float | None]] = []
+    if m.get("task", inp.task) == "stance":
+        values = [
+            ("f1", "macro F1 (FAVOR, AGAINST, NONE)", (m.get("macro") or {}).get("f1")),
+            ("f1", "F_avg (mean F1 of FAVOR and AGAINST)", (m.get("f_avg") or {}).get("value")),
+            ("accuracy", "accuracy", m.get("accuracy")),
+        ]
+    else:
+        micro = m.get("micro") or {}
+        values = [
+            ("f1", "micro F1 (strict IOB2 entities)", micro.get("f1")),
+            ("precision", "micro precision (strict IOB2 entities)", micro.get("precision")),
+            ("recall", "micro recall (strict IOB2 entities)", micro.get("recall")),
+            ("f1", "macro F1 over entity types", (m.get("macro") or {}).get("f1")),
+            ("accuracy", "token accuracy", m.get("token_accuracy")),
+        ]
+    return [
+        EvalResult(**common, metric_type=kind, metric_name=name, metric_value=round(float(v), 4))
+        for kind, name, v in values
+        if v is not None
+    ]
+
+
+def card_header(inp: ModelCardInputs) -> str:
+    from huggingface_hub import ModelCardData
+
+    tags = ["kazakh", "kaznerd", "kazakh-ner-stance"]
+    tags += {"ner": ["ner", "named-entity-recognition"], "stance": ["stance-detection"],
+             "joint": ["ner", "stance-detection"]}.get(inp.task, [])
+    if inp.quantized_base:
+        tags.append("dequantized-base")
+    tags += [t for t in inp.extra_tags if t not in tags]
+    data = ModelCardData(
+        language=["kk"],
+        license=inp.license,
+        library_name="transformers",
+        base_model=inp.base_model,
+        base_model_relation="finetune",
+        datasets=list(inp.datasets),
+        pipeline_tag=PIPELINE_TAG.get(inp.task, "token-classification"),
+        tags=tags,
+        metrics=sorted({r.metric_type for r in eval_results(inp)}),
+        model_name=inp.repo_id.split("/")[-1],
+        eval_results=eval_results(inp),
+    )
+    return "---\n" + data.to_yaml() + "\n---\n"
+
+
+def _usage(inp: ModelCardInputs) -> str:
+    rev = f"v{inp.version}"
+    lines = [
+        "## How to use",
+        "",
+        "With this project's `Predictor` (raw text in; sentence splitting, tokenisation and "
+        "sub-word windows handled for you):",
+        "",
+        "```python",
+        "from huggingface_hub import snapshot_download",
+        "from kazakh_ner_stance import Predictor",
+        "",
+        f'model_dir = snapshot_download("{inp.repo_id}", revision="{rev}")  # or a local release folder',
+        "predictor = Predictor.from_pretrained(model_dir)",
+        'print(predictor(["Қасым-Жомарт Тоқаев Астанада Қазақстан халқына Жолдау жариялады."]))',
+        "```",
+    ]
+    if inp.task in ("ner", "joint"):
+        lines += [
+            "",
+            "With plain `transformers` (labels sit on the first sub-word of each word, hence "
+            '`aggregation_strategy="first"`):',
+            "",
+            "```python",
+            "from transformers import pipeline",
+            "",
+            f'ner = pipeline("token-classification", model="{inp.repo_id}", revision="{rev}",',
+            '               aggregation_strategy="first")',
+            'print(ner("Қасым-Жомарт Тоқаев Астанада Қазақстан халқына Жолдау жариялады."))',
+            "```",
+            "",
+            "The pipeline scores one window of at most the model's maximum length; `Predictor` "
+            "splits longer inputs into overlapping windows so that no word is truncated.",
+        ]
+    return "\n".join(lines)
+
+
+def _training(inp: ModelCardInputs) -> str:
+    info = inp.training
+    cfg = info.get("config") or {}
+    trainer = cfg.get("trainer") or {}
+    args = trainer.get("args") or {}
+    task_cfg = cfg.get("task") or {}
+    rows = []
+
+    def add(name, value):
+        if value not in (None, "", [], {}):
+            rows.append([name, f"`{value}`"])
+
+    add("base model", inp.base_model)
+    fp = info.get("data_fingerprint")
+    add("training data", f"{info.get('data_name')}" + (f" (fingerprint {str(fp)[:16]}…)" if fp else ""))
+    add("max. training sentences", cfg.get("max_train_samples"))
+    for key in ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
+                "max_steps", "warmup_ratio", "warmup_steps", "weight_decay", "lr_scheduler_type", "optim",
+                "bf16", "fp16", "train_sampling_strategy"):
+        if key == "max_steps" and (args.get(key) in (None, -1)):
+            continue
+        add(key.replace("_", " "), args.get(key))
+    add("seed", cfg.get("seed"))
+    add("window length (sub-words)", task_cfg.get("max_length"))
+    add("window overlap", task_cfg.get("window_overlap"))
+    add("labels on every sub-word", task_cfg.get("label_all_subwords"))
+    add("word embeddings frozen", trainer.get("freeze_word_embeddings"))
+    add("early stopping patience", trainer.get("early_stopping_patience"))
+    add("optimisation steps", info.get("global_step"))
+    add("processes (world size)", info.get("world_size"))
+    best = info.get("best_dev_metric") or {}
+    for k, v in best.items():
+        if v is not None:
+            add(f"best validation {k}", f"{float(v):.4f}")
+    add("training time (s)", info.get("train_time_s"))
+    git = info.get("git") or {}
+    if git.get("commit"):
+        add("code commit", git["commit"] + (" (with local changes)" if git.get("dirty") else ""))
+    for lib, ver in (info.get("versions") or {}).items():
+        add(lib, ver)
+    text = [
+        "## Training procedure",
+        "",
+        f"Fine-tuned with `python scripts/train.py` of kazakh-ner-stance (Hugging Face `Trainer`; the best "
+        f"checkpoint by validation score is kept). {inp.provenance_sentence}",
+        "",
+        _table(["setting", "value"], rows),
+        "",
+        "The full resolved training configuration is in `training_config.yaml` (and, with the "
+        "base model's provenance, in `kns_training.json`).",
+    ]
+    return "\n".join(text)
+
+
+def _data(inp: ModelCardInputs) -> str:
+    info = inp.training
+    lines = [
+        "## Training data",
+        "",
+        f"`{info.get('data_name')}`: KazNERD (Yeshpanov, Khassanov, Varol, LREC 2022; CC BY 4.0), "
+        "validated, deduplicated and split without leakage by `python scripts/build_dataset.py` of "
+        "kazakh-ner-stance. "
+        + (f"Dataset fingerprint: `{info['data_fingerprint']}`." if info.get("data_fingerprint")
+           else "The dataset fingerprint was not recorded."),
+    ]
+    if inp.task in ("stance", "joint"):
+        lines += ["", STANCE_NOTE]
+    stats = inp.data_stats or {}
+    splits = stats.get("splits") or {}
+    if splits and all(isinstance(v, dict) and "sentences" in v for v in splits.values()):
+        rows = [[s, f"{v['sentences']:,}", f"{v.get('tokens', 0):,}", f"{v.get('entities', 0):,}"]
+                for s, v in splits.items()]
+        lines += ["", _table(["split", "sentences", "tokens", "entities"], rows)]
+    if inp.labels:
+        lines += ["", "Labels (`config.json` `id2label`): " + ", ".join(f"`{x}`" for x in inp.labels) + "."]
+    return "\n".join(lines)
+
+
+def _results(inp: ModelCardInputs) -> str:
+    m = inp.metrics
+    boot = m.get("bootstrap") or {}
+    conf = boot.get("confidence", 0.95)
+    n_boot = boot.get("n")
+    ci_text = (
+        f"Brackets: {conf:.0%} bootstrap confidence intervals ({n_boot} resamples of sentences, seed "
+        f"{boot.get('seed')})." if n_boot else "No confidence intervals were computed (bootstrap.n=0)."
+    )
+    split = m.get("split")
+    head = [
+        "## Evaluation",
+        "",
+        f"On the `{split}` split of {inp.dataset_name} ({m.get('n_sentences')} "
+        f"{'items' if m.get('task') == 'stance' else 'sentences'}), with `python scripts/evaluate.py`. {ci_text}",
+        "",
+    ]
+    if m.get("task") == "stance":
+        rows = [
+            ["macro F1", _fmt((m.get("macro") or {}).get("f1")), _ci((m.get("macro") or {}).get("f1_ci"))],
+            ["F_avg", _fmt((m.get("f_avg") or {}).get("value")), _ci((m.get("f_avg") or {}).get("ci"))],
+            ["accuracy", _fmt(m.get("accuracy")), _ci(m.get("accuracy_ci"))],
+        ]
+        per = [[k, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
+                str(v.get("support"))] for k, v in (m.get("per_class") or {}).items()]
+        body = head + [_table(["metric", "value", "CI"], rows), "", "### Per class", "",
+                       _table(["class", "precision", "recall", "F1", "F1 CI", "support"], per)]
+    else:
+        micro, macro = m.get("micro") or {}, m.get("macro") or {}
+        rows = [
+            ["micro F1 (strict IOB2 entities)", _fmt(micro.get("f1")), _ci(micro.get("f1_ci"))],
+            ["micro precision", _fmt(micro.get("precision")), "–"],
+            ["micro recall", _fmt(micro.get("recall")), "–"],
+            ["macro F1 over types", _fmt(macro.get("f1")), _ci(macro.get("f1_ci"))],
+            ["token accuracy", _fmt(m.get("token_accuracy")), "–"],
+        ]
+        per_type = m.get("per_type") or {}
+        per = [[t, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
+                str(v.get("support"))]
+               for t, v in sorted(per_type.items(), key=lambda kv: (-int(kv[1].get("support") or 0), kv[0]))]
+        body = head + [
+            _table(["metric", "value", "CI"], rows),
+            "",
+            "### Per entity type",
+            "",
+            "An entity counts as correct only when its type, first and last word all match (strict IOB2, "
+            "`seqeval` mode=strict). Types with small support have wide intervals.",
+            "",
+            _table(["type", "precision", "recall", "F1", "F1 CI", "support"], per) if per else "(no entities)",
+        ]
+    body += ["", "The full evaluation (error analysis, confusions) is in `metrics.json`."]
+    if inp.verification:
+        v = inp.verification
+        body += [
+            "",
+            f"Release check: the uploaded folder was reloaded offline and re-scored on {v.get('n_sentences')} "
+            f"{'items' if inp.task == 'stance' else 'sentences'} of `{v.get('split')}` (ids in "
+            "`verification.json`); its predictions equal the "
+            "source checkpoint's, and every file's SHA-256 is listed in `kns_manifest.json`.",
+        ]
+    return "\n".join(body)
+
+
+def _limitations(inp: ModelCardInputs) -> str:
+    items = []
+    if inp.quantized_base:
+        items.append(
+            f"**4-bit-derived base.** {inp.provenance_sentence} Quantisation error in the base weights is not "
+            "removed by fine-tuning; a model fine-tuned from the original float weights may score higher."
+        )
+    items.append(f"**Domain.** {DOMAIN_NOTE}")
+    if inp.task in ("ner", "joint"):
+        items.append(
+            "**Entity types.** Only KazNERD's types are predicted; rare types (see the support column) have "
+            "few training examples and unreliable scores."
+        )
+    if inp.task in ("stance", "joint"):
+        items.append(
+            "**Stance.** Labels express the attitude a single sentence states toward a target; the annotated "
+            "layer is small, so per-class scores are uncertain (see the intervals)."
+        )
+    items.append(
+        "**Use.** Predictions are not a substitute for human judgement about people or organisations; do not "
+        "use them alone for decisions that affect individuals."
+    )
+    return "## Limitations\n\n" + "\n".join(f"- {x}" for x in items)
+
+
+def _citation(inp: ModelCardInputs) -> str:
+    from ..data.build import CITATION
+
+    lines = [
+        "## Citation",
+        "",
+        "Please cite KazNERD, whose sentences and entity annotation this model was trained on:",
+        "",
+        KAZNERD_REFERENCE,
+        "",
+        "```bibtex",
+        CITATION,
+        "```",
+    ]
+    if inp.task in ("stance", "joint"):
+        lines += ["", STANCE_NOTE]
+    return "\n".join(lines)
+
+
+def render_model_card(inp: ModelCardInputs) -> str:
+    task_title = TASK_TITLE.get(inp.task, inp.task)
+    name = inp.repo_id.split("/")[-1]
+    intro = [
+        f"# {name}: Kazakh {task_title}",
+        "",
+        f"Kazakh {task_title}, fine-tuned from `{inp.base_model}` on KazNERD with the kazakh-ner-stance "
+        f"toolkit (release `v{inp.version}`).",
+        "",
+        "## Intended use",
+        "",
+    ]
+    if inp.task == "stance":
+        intro.append("Classify the stance (FAVOR, AGAINST, NONE) a Kazakh sentence expresses toward a named target.")
+    else:
+        intro.append(
+            f"Tag named entities of {len({lab[2:] for lab in inp.labels if lab[:2] in ('B-', 'I-')})} KazNERD types "
+            "(persons, organisations, places, dates, amounts, ...) in Kazakh text, e.g. to index or analyse news, "
+            "or as a pre-annotation step for human annotators."
+        )
+    sections = [
+        "\n".join(intro),
+        _usage(inp),
+        _data(inp),
+        _training(inp),
+        _results(inp),
+        _limitations(inp),
+        "## Licence\n\n"
+        f"`{inp.license}`. The weights derive from {inp.base_model} and from KazNERD (CC BY 4.0: attribution "
+        "required, see the citation below).",
+        _citation(inp),
+    ]
+    return card_header(inp) + "\n" + "\n\n".join(sections) + "\n"

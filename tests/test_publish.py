@@ -196,7 +196,9 @@ def test_release_holds_safe_files_only_and_training_config(tiny_checkpoint, tmp_
     out = capsys.readouterr().out
     assert "not released: training_args.bin" in out and "not released: sneaky.json" in out
     info = json.loads((ckpt / "kns_training.json").read_text())
-    assert yaml.safe_load((folder / "training_config.yaml").read_text()) == info["config"]
+    from kazakh_ner_stance.publish.model import redact_local_paths
+
+    assert yaml.safe_load((folder / "training_config.yaml").read_text()) == redact_local_paths(info)["config"]
     assert json.loads((folder / "metrics.json").read_text()) == json.loads(tiny_checkpoint["metrics"].read_text())
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["id2label"]["0"] == "O" and cfg["label2id"]["O"] == 0
@@ -639,3 +641,15 @@ def test_script_dry_run_and_clean_error(tiny_checkpoint, tmp_path):
     for path, data in _all_text_under(tmp_path):  # the release and Hydra's logs
         assert SECRET.encode() not in data, path
     assert (tmp_path / "artifacts" / "logs").is_dir()  # Hydra did log somewhere we searched
+
+
+def test_release_records_hold_no_local_paths():
+    from kazakh_ner_stance.publish.model import redact_local_paths
+
+    info = {"config": {"paths": {"root_dir": "/home/aigul/kns", "runs_dir": "/home/aigul/kns/artifacts/runs"},
+                       "model": {"path": "/home/aigul/models/e5"}},
+            "base_model_dir": "/home/aigul/kns/artifacts/models/e5_small_offline", "task": "ner"}
+    public = redact_local_paths(info)
+    assert public["config"]["paths"]["runs_dir"] == "<project>/artifacts/runs"
+    assert public["base_model_dir"] == "<project>/artifacts/models/e5_small_offline"
+    assert public["task"] == "ner" and info["config"]["paths"]["root_dir"] == "/home/aigul/kns"

@@ -44,6 +44,29 @@ TOKENIZER_NAMES = {"vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.m
 # --------------------------------------------------------------------------- files
 
 
+def redact_local_paths(info: dict) -> dict:
+    """A copy of a training record with the trainer's absolute paths made anonymous: the
+    checkout becomes <project>, the home folder ~ (they often contain user names)."""
+    root = str(((info.get("config") or {}).get("paths") or {}).get("root_dir") or "")
+    home = str(Path.home())
+    replacements = [(r, "<project>") for r in {root, str(Path(root).resolve()) if root else ""} if len(r) > 1]
+    replacements.append((home, "~") if len(home) > 1 else ("", ""))
+
+    def scrub(value):
+        if isinstance(value, str):
+            for old, new in replacements:
+                if old:
+                    value = value.replace(old, new)
+            return value
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    return scrub(info)
+
+
 def select_checkpoint_files(ckpt: Path) -> tuple[list[str], list[tuple[str, str]]]:
     """(files to release, [(file, why not)]) for a checkpoint folder: safetensors weights,
     JSON configs and tokenizer files only; never pickles."""
@@ -478,11 +501,17 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
                     metrics["checkpoint"], ckpt)
 
     keep, skipped = select_checkpoint_files(ckpt)
+    public_info = redact_local_paths(info)
     for name in keep:
-        shutil.copy2(ckpt / name, tmp / name)
+        if name == TRAINING_INFO:  # published without the trainer's local paths (user names, mounts)
+            (tmp / name).write_text(json.dumps(public_info, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+                                    encoding="utf-8")
+        else:
+            shutil.copy2(ckpt / name, tmp / name)
     (tmp / TRAINING_CONFIG).write_text(
-        "# The resolved Hydra configuration this model was trained with (from kns_training.json).\n"
-        + yaml.safe_dump(info.get("config") or {}, allow_unicode=True, sort_keys=False),
+        "# The resolved Hydra configuration this model was trained with (from kns_training.json);\n"
+        "# local paths are shown relative to <project> (the checkout) or ~ (the home folder).\n"
+        + yaml.safe_dump(public_info.get("config") or {}, allow_unicode=True, sort_keys=False),
         encoding="utf-8",
     )
     shutil.copy2(metrics_path, tmp / "metrics.json")

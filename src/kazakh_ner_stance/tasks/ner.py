@@ -21,7 +21,7 @@ IGNORE_INDEX = -100
 def pieces_per_word(tokenizer, words_batch: Sequence[Sequence[str]]) -> list[list[int]]:
     """How many sub-word pieces each word becomes (0 for words the tokenizer drops)."""
     enc = tokenizer(
-        [list(w) for w in words_batch], is_split_into_words=True, add_special_tokens=False
+        [list(w) for w in words_batch], is_split_into_words=True, add_special_tokens=False, verbose=False
     )
     out = []
     for i, words in enumerate(words_batch):
@@ -64,7 +64,7 @@ def encode_windows(
     counts_batch = pieces_per_word(tokenizer, words_batch)
     # Pieces of all words at once, then sliced per window: one tokenizer call per batch.
     enc = tokenizer(
-        [list(w) for w in words_batch], is_split_into_words=True, add_special_tokens=False
+        [list(w) for w in words_batch], is_split_into_words=True, add_special_tokens=False, verbose=False
     )
     b_to_i = None
     if label_all_subwords:

@@ -1,0 +1,209 @@
+"""Speed and agreement of the Predictor against `transformers.pipeline("token-classification")`.
+
+    python scripts/benchmark_predict.py checkpoint=DIR [n=1000] [batch_size=32] [threads=null]
+        [backends=[torch,onnx]] [pipeline_batch_sizes=[1,32]] [join=space|natural] [file=IOB2]
+        [export_onnx=true] [repeat=1] [show=5] [out=FILE.json]
+
+Input: the first `n` KazNERD sentences of `file` (default: the shared KazNERD validation file)
+re-joined as text, the *same strings* for every system: `join=space` joins the gold tokens
+with single spaces (the pipeline's whitespace pre-tokenisation then sees the same words as
+ours), `join=natural` writes them as running text (`detokenize`: no space before `.`, `,`,
+`»` ...), where the pipeline's words glue punctuation to the word before it.
+
+For each system: sentences per second over the whole list (one call; the Predictor batches
+and length-sorts internally, the pipeline gets `batch_size`), the ratio to the pipeline with
+its default batch size (1), and the share of sentences whose entity set {(char_start,
+char_end, type)} is identical to the pipeline's (aggregation_strategy="first"). Models are
+warmed up first; the 1-minute load average is printed before and after each timing because
+the machine may be shared. ONNX needs `scripts/export_onnx.py` first, or `export_onnx=true`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+DEFAULTS = {
+    "checkpoint": None,
+    "file": None,
+    "n": 1000,
+    "batch_size": 32,
+    "threads": None,
+    "backends": ["torch", "onnx"],
+    "pipeline_batch_sizes": [1],
+    "join": "space",
+    "export_onnx": False,
+    "repeat": 1,
+    "warmup": 16,
+    "show": 5,
+    "out": None,
+}
+
+
+def load_sentences(path: Path, n: int) -> list[list[str]]:
+    from kazakh_ner_stance.data.iob2 import read_iob2
+
+    entity_types = list(OmegaConf.load(_config_dir() / "data" / "kaznerd.yaml").get("entity_types") or [])
+    sentences, _ = read_iob2(path, entity_types, orphan_inside="repair")
+    return [s.tokens for s in sentences[:n]]
+
+
+def _config_dir() -> Path:
+    from kazakh_ner_stance.config import CONFIG_DIR
+
+    return CONFIG_DIR
+
+
+def _load1() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _timed(fn, repeat: int):
+    best, result, loads = None, None, []
+    for _ in range(max(1, repeat)):
+        before = _load1()
+        start = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - start
+        loads.append((before, _load1()))
+        best = elapsed if best is None else min(best, elapsed)
+    return best, result, loads
+
+
+def pipeline_entities(output) -> set:
+    return {(int(e["start"]), int(e["end"]), str(e["entity_group"])) for e in output}
+
+
+def predictor_entities(rec) -> set:
+    return {(e["char_start"], e["char_end"], e["type"]) for e in rec["entities"]}
+
+
+def pipeline_word_starts(tokenizer, text: str) -> list[int]:
+    """Where the pipeline's `first` aggregation starts a word with this tokenizer: every
+    token whose character before it is a space (its fallback heuristic for tokenizers without
+    a continuing-subword prefix, e.g. XLM-R's sentencepiece)."""
+    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+    starts = []
+    for s, e in enc["offset_mapping"]:
+        if e > s and (s == 0 or " " in text[s - 1 : s + 1]):
+            starts.append(s)
+    return starts
+
+
+def main(argv: list[str]) -> int:
+    cfg = OmegaConf.merge(OmegaConf.create(DEFAULTS), OmegaConf.from_dotlist(argv))
+    if not cfg.checkpoint:
+        print("usage: benchmark_predict.py checkpoint=DIR [n=1000] ...", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    import transformers
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+    from kazakh_ner_stance.config import project_root
+    from kazakh_ner_stance.data.tokenize import detokenize
+    from kazakh_ner_stance.predict import Predictor
+
+    transformers.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore")
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    ckpt = Path(str(cfg.checkpoint))
+    src = Path(str(cfg.file)) if cfg.file else project_root().parent / "shared" / "data" / "kaznerd" / "IOB2_valid.txt"
+    sentences = load_sentences(src, int(cfg.n))
+    join = str(cfg.join)
+    texts = [" ".join(t) if join == "space" else detokenize(t) for t in sentences]
+    n = len(texts)
+    print(f"{n} sentences from {src} (join={join}), {sum(map(len, sentences))} words; checkpoint {ckpt}; "
+          f"torch {torch.__version__} threads={torch.get_num_threads()}, cpus={os.cpu_count()}", flush=True)
+
+    rows, entities = [], {}
+    tokenizer = AutoTokenizer.from_pretrained(ckpt)
+    model = AutoModelForTokenClassification.from_pretrained(ckpt, use_safetensors=True).eval()
+    pipe = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="first",
+                    device=-1)
+    for pbs in cfg.pipeline_batch_sizes:
+        pipe(texts[: cfg.warmup], batch_size=int(pbs))
+        with torch.inference_mode():
+            secs, out, loads = _timed(lambda: pipe(texts, batch_size=int(pbs)), cfg.repeat)
+        name = f"pipeline (bs={pbs})"
+        entities[name] = [pipeline_entities(o) for o in out]
+        rows.append({"system": name, "seconds": secs, "loads": loads})
+        print(f"  {name}: {n / secs:.1f} sentences/s", flush=True)
+    reference = f"pipeline (bs={cfg.pipeline_batch_sizes[0]})"
+    del pipe
+
+    for backend in cfg.backends:
+        if backend == "onnx":
+            from kazakh_ner_stance.predict import find_onnx_dir
+
+            try:
+                find_onnx_dir(ckpt)
+            except Exception:
+                if not cfg.export_onnx:
+                    print("  onnx: no export found; run scripts/export_onnx.py first or pass export_onnx=true")
+                    continue
+                from kazakh_ner_stance.onnx_export import export_onnx
+
+                info = export_onnx(ckpt)
+                print(f"  exported {info['out_dir']} ({info['exporter']}, parity {info['parity']['max_abs_diff']:.1e})")
+        predictor = Predictor.from_pretrained(ckpt, backend=backend, batch_size=int(cfg.batch_size),
+                                              num_threads=cfg.threads)
+        predictor(texts[: cfg.warmup])
+        secs, out, loads = _timed(lambda: predictor(texts), cfg.repeat)
+        name = f"Predictor {backend} (bs={cfg.batch_size})"
+        entities[name] = [predictor_entities(r) for r in out]
+        rows.append({"system": name, "seconds": secs, "loads": loads})
+        print(f"  {name}: {n / secs:.1f} sentences/s", flush=True)
+
+    ref_secs = next(r["seconds"] for r in rows if r["system"] == reference)
+    ref_ents = entities[reference]
+    # Sentences where the pipeline's words are not our words (e.g. sentencepiece's lone "▁"
+    # piece before a word, which the pipeline's heuristic counts as a word of its own).
+    from kazakh_ner_stance.data.tokenize import tokenize_words
+
+    seg_same = [pipeline_word_starts(tokenizer, t) == [a for _, a, _ in tokenize_words(t)] for t in texts]
+    print()
+    n_same_seg = sum(seg_same)
+    print(f"| system | sentences/s | × {reference} | identical entity sets vs {reference} | differing sentences "
+          f"whose words differ from the pipeline's | load 1-min (before→after) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        pairs = list(zip(entities[r["system"]], ref_ents))
+        same = sum(a == b for a, b in pairs)
+        differ = [ok for (a, b), ok in zip(pairs, seg_same) if a != b]
+        explained = sum(not ok for ok in differ)
+        r.update(sentences_per_s=n / r["seconds"], ratio=ref_secs / r["seconds"], agreement=same / n,
+                 differing=len(differ), differing_with_other_words=explained, sentences_same_words=n_same_seg)
+        load = ", ".join(f"{a}→{b}" for a, b in r["loads"])
+        print(f"| {r['system']} | {r['sentences_per_s']:.1f} | {r['ratio']:.2f} | {100 * r['agreement']:.2f}% "
+              f"({same}/{n}) | {explained}/{len(differ)} | {load} |")
+    print(f"\nthe pipeline's words equal ours in {n_same_seg}/{n} sentences (its heuristic makes a word of every "
+          f"piece after a space, e.g. sentencepiece's lone '▁' before a word, and keeps punctuation glued on)")
+    ents_total = sum(len(e) for e in ref_ents)
+    print(f"\n{reference}: {ents_total} entities in {n} sentences")
+    for r in rows:
+        if r["system"] == reference or int(cfg.show) <= 0:
+            continue
+        diffs = [i for i, (a, b) in enumerate(zip(entities[r["system"]], ref_ents)) if a != b]
+        if diffs:
+            print(f"\nfirst differences, {r['system']} vs {reference}:")
+        for i in diffs[: int(cfg.show)]:
+            ours, theirs = entities[r["system"]][i], ref_ents[i]
+            fmt = lambda s: sorted((texts[i][a:b], t, a, b) for a, b, t in s)  # noqa: E731
+            print(f"  [{i}] only {r['system'].split(' (')[0]}: {fmt(ours - theirs)}; only pipeline: {fmt(theirs - ours)}")
+    if cfg.out:
+        Path(str(cfg.out)).parent.mkdir(parents=True, exist_ok=True)
+        Path(str(cfg.out)).write_text(json.dumps({"n": n, "join": join, "checkpoint": str(ckpt), "rows": rows},
+                                                 indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

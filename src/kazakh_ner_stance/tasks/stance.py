@@ -1,0 +1,472 @@
+"""Target stance classification: (target, sentence with the target span marked) -> NONE/FAVOR/AGAINST.
+
+Input (``input_format: pair``, the default): the target's words as the first sequence and the
+sentence as the second, with the target span wrapped in two added special tokens::
+
+    <s> Тоқаев </s></s> ... [TGT] Тоқаевты [/TGT] қолдады ... </s>
+
+The markers are added to the tokenizer as special tokens (never split, saved with it), their
+embedding rows are initialised from the mean word embedding (plus a small seeded perturbation,
+so that the opening and closing marker differ from the first step) and trained. With a frozen
+word-embedding matrix (``trainer.freeze_word_embeddings``, the CPU preset) the marker rows are
+trained through a small separate parameter (``kns_marker_delta``) that is folded back into the
+embedding matrix of the final model, so the release checkpoint is a plain
+``AutoModelForSequenceClassification`` folder.
+
+Rare classes: weighted cross-entropy (``class_balance: weights``) or oversampling of the rare
+training items (``oversample``), both with weights ``(n_max / n_c) ** balance_power``.
+Sentences longer than the window are cut to the words around the target, never past it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from ..errors import KnsError
+from .ner import is_complete_checkpoint, pieces_per_word, read_training_info
+
+log = logging.getLogger(__name__)
+
+STANCE_LABELS = ("NONE", "FAVOR", "AGAINST")  # ClassLabel ids 0, 1, 2 everywhere
+ID2LABEL = dict(enumerate(STANCE_LABELS))
+MARKERS = ("[TGT]", "[/TGT]")
+DELTA_KEY = "kns_marker_delta"
+
+
+# --------------------------------------------------------------------------- markers
+
+
+def add_marker_tokens(tokenizer, markers: Sequence[str] = MARKERS) -> list[int]:
+    """Add the target markers as special tokens (no-op when present); their ids."""
+    from tokenizers import AddedToken
+
+    vocab = tokenizer.get_vocab()
+    new = [m for m in markers if m not in vocab]
+    if new:
+        tokenizer.add_tokens(
+            [AddedToken(m, special=True, normalized=False, single_word=False, lstrip=False, rstrip=False) for m in new],
+            special_tokens=True,
+        )
+    return [int(tokenizer.convert_tokens_to_ids(m)) for m in markers]
+
+
+def init_marker_embeddings(model, marker_ids: Sequence[int], n_real: int, seed: int = 0, noise: float = 0.1) -> None:
+    """Grow the embedding matrix when needed and set the marker rows to the mean embedding of
+    the real vocabulary plus `noise` x (per-dimension std) Gaussian noise (seeded)."""
+    import torch
+
+    emb = model.get_input_embeddings()
+    need = max(marker_ids) + 1
+    if emb.weight.shape[0] < need:
+        model.resize_token_embeddings(need, mean_resizing=False)
+        emb = model.get_input_embeddings()
+    with torch.no_grad():
+        w = emb.weight
+        real = w[: min(n_real, w.shape[0])].float()
+        mean, std = real.mean(0), real.std(0)
+        gen = torch.Generator().manual_seed(int(seed))
+        for mid in marker_ids:
+            w[mid] = (mean + noise * std * torch.randn(mean.shape, generator=gen)).to(w.dtype)
+
+
+def attach_marker_delta(model, marker_ids: Sequence[int]):
+    """Trainable offsets for the marker rows when the embedding matrix itself is frozen."""
+    import torch
+
+    emb = model.get_input_embeddings()
+    delta = torch.nn.Parameter(torch.zeros(len(marker_ids), emb.embedding_dim, dtype=emb.weight.dtype))
+    model.register_parameter(DELTA_KEY, delta)
+    ids = list(int(i) for i in marker_ids)
+
+    def hook(module, inputs, output):
+        input_ids = inputs[0]
+        for j, mid in enumerate(ids):
+            output = output + (input_ids == mid).unsqueeze(-1).to(output.dtype) * delta[j].to(output.dtype)
+        return output
+
+    emb.register_forward_hook(hook)
+    return delta
+
+
+def fold_marker_delta_file(folder: Path, marker_ids: Sequence[int]) -> bool:
+    """Fold `kns_marker_delta` into the word-embedding rows of a saved model.safetensors."""
+    from safetensors.torch import load_file, save_file
+
+    path = Path(folder) / "model.safetensors"
+    if not path.is_file():
+        return False
+    tensors = load_file(str(path))
+    if DELTA_KEY not in tensors:
+        return False
+    delta = tensors.pop(DELTA_KEY)
+    key = next((k for k in tensors if k.endswith("word_embeddings.weight")), None)
+    if key is None:
+        raise KnsError(f"{path}: no word_embeddings.weight to fold the marker embeddings into")
+    w = tensors[key].clone()
+    for j, mid in enumerate(marker_ids):
+        w[mid] += delta[j].to(w.dtype)
+    tensors[key] = w
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
+    return True
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _context_window(counts: Sequence[int], start: int, end: int, budget: int) -> tuple[int, int]:
+    """Words [lo, hi) around the span [start, end) with at most `budget` pieces (the span is
+    always kept; context is added alternately left and right)."""
+    total = sum(counts)
+    if total <= budget:
+        return 0, len(counts)
+    lo, hi = start, end
+    used = sum(counts[start:end])
+    left_ok = right_ok = True
+    while left_ok or right_ok:
+        left_ok = lo > 0 and used + counts[lo - 1] <= budget
+        if left_ok:
+            lo -= 1
+            used += counts[lo]
+        right_ok = hi < len(counts) and used + counts[hi] <= budget
+        if right_ok:
+            used += counts[hi]
+            hi += 1
+    return lo, hi
+
+
+def encode_stance(
+    tokenizer,
+    tokens_list: Sequence[Sequence[str]],
+    starts: Sequence[int],
+    ends: Sequence[int],
+    max_length: int = 256,
+    markers: Sequence[str] = MARKERS,
+    input_format: str = "pair",
+) -> dict[str, list]:
+    """Encode (target, marked sentence) items; returns input_ids, attention_mask (and
+    token_type_ids when the tokenizer makes them) and length."""
+    if input_format not in ("pair", "marked"):
+        raise KnsError(f"unknown stance input_format {input_format!r}; choose pair or marked")
+    for i, (toks, s, e) in enumerate(zip(tokens_list, starts, ends)):
+        if not (0 <= int(s) < int(e) <= len(toks)):
+            raise KnsError(f"stance item {i}: target span {s}:{e} is not inside its {len(toks)} tokens")
+    pair = input_format == "pair"
+    counts = pieces_per_word(tokenizer, tokens_list)
+    specials = tokenizer.num_special_tokens_to_add(pair=pair)
+    firsts, seconds = [], []
+    for toks, c, s, e in zip(tokens_list, counts, starts, ends):
+        s, e = int(s), int(e)
+        target = list(toks[s:e])
+        t_pieces = sum(c[s:e]) if pair else 0
+        budget = max(sum(c[s:e]), max_length - specials - t_pieces - len(markers))
+        lo, hi = _context_window(c, s, e, budget)
+        marked = [*toks[lo:s], markers[0], *toks[s:e], markers[1], *toks[e:hi]]
+        firsts.append(target)
+        seconds.append(marked)
+    if pair:
+        enc = tokenizer(firsts, seconds, is_split_into_words=True, truncation="longest_first", max_length=max_length)
+    else:
+        enc = tokenizer(seconds, is_split_into_words=True, truncation=True, max_length=max_length)
+    out = {k: list(v) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    out["length"] = [len(x) for x in out["input_ids"]]
+    return out
+
+
+def class_balance_weights(counts: Sequence[int], power: float = 0.5, max_weight: float | None = None) -> list[float]:
+    """(n_max / n_c) ** power per class (1.0 for the majority; classes with no item get 1.0)."""
+    n_max = max(counts) if counts else 1
+    out = []
+    for c in counts:
+        w = (n_max / c) ** float(power) if c > 0 else 1.0
+        if max_weight is not None:
+            w = min(w, float(max_weight))
+        out.append(float(w))
+    return out
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def _marker_settings(model) -> tuple[tuple[str, ...], str, int]:
+    meta = getattr(model.config, "kns_stance", None) or {}
+    return tuple(meta.get("markers", MARKERS)), str(meta.get("input_format", "pair")), int(meta.get("max_length", 256))
+
+
+def predict_stance_probs(model, tokenizer, items: Sequence[Mapping], batch_size: int = 32,
+                         max_length: int = 256):
+    """(n_items, 3) numpy probabilities in STANCE_LABELS order, input order kept."""
+    import numpy as np
+    import torch
+
+    n = len(items)
+    probs = np.zeros((n, len(STANCE_LABELS)), dtype=np.float32)
+    if n == 0:
+        return probs
+    markers, input_format, _ = _marker_settings(model)
+    enc = encode_stance(
+        tokenizer, [list(it["tokens"]) for it in items], [it["start"] for it in items],
+        [it["end"] for it in items], max_length=max_length, markers=markers, input_format=input_format,
+    )
+    lengths = enc["length"]
+    order = sorted(range(n), key=lambda k: lengths[k])
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    label_index = _label_index(model)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for b in range(0, n, batch_size):
+            batch = order[b : b + batch_size]
+            width = max(lengths[k] for k in batch)
+            tensors = {}
+            for key in keys:
+                fill = pad_id if key == "input_ids" else 0
+                t = torch.full((len(batch), width), fill, dtype=torch.long)
+                for r, k in enumerate(batch):
+                    seq = enc[key][k]
+                    t[r, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                tensors[key] = t.to(device)
+            logits = model(**tensors).logits.float()
+            p = torch.softmax(logits, dim=-1).cpu().numpy()
+            for r, k in enumerate(batch):
+                probs[k] = p[r, label_index]
+    if was_training:
+        model.train()
+    return probs
+
+
+def _label_index(model) -> list[int]:
+    """Model output column of each of STANCE_LABELS (the config's id2label decides)."""
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    label2id = {v: k for k, v in id2label.items()}
+    missing = [lab for lab in STANCE_LABELS if lab not in label2id]
+    if missing:
+        raise KnsError(f"the model's id2label {id2label} lacks stance label(s) {missing}")
+    return [label2id[lab] for lab in STANCE_LABELS]
+
+
+def predict_stance(model, tokenizer, items: Sequence[Mapping], batch_size: int = 32, max_length: int = 256) -> list[dict]:
+    """One {"label", "probs": {NONE, FAVOR, AGAINST}} per item ({"tokens", "start", "end"}),
+    in input order (batched by length under inference mode)."""
+    probs = predict_stance_probs(model, tokenizer, items, batch_size, max_length)
+    out = []
+    for row in probs:
+        best = int(row.argmax())
+        out.append({"label": STANCE_LABELS[best], "probs": {lab: float(row[j]) for j, lab in enumerate(STANCE_LABELS)}})
+    return out
+
+
+def load_stance_checkpoint(path, device: str | None = None):
+    """(model, tokenizer, id2label) from a stance checkpoint folder (safetensors only)."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise KnsError(f"checkpoint folder not found: {path}")
+    if not is_complete_checkpoint(path):
+        raise KnsError(
+            f"{path} is not a complete checkpoint (needs config.json, model.safetensors and a tokenizer); "
+            "point at the run's `model/` folder or a complete `checkpoint-N` folder"
+        )
+    info = read_training_info(path)
+    if info.get("task") not in (None, "stance"):
+        raise KnsError(f"{path} is a {info.get('task')!r} checkpoint, not a stance one")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
+    markers, _, _ = _marker_settings(model)
+    vocab = tokenizer.get_vocab()
+    missing = [m for m in markers if m not in vocab]
+    if missing:
+        raise KnsError(f"{path}: the tokenizer lacks the stance marker token(s) {missing}")
+    # An intermediate checkpoint of a frozen-embedding run still holds the marker offsets.
+    with safe_open(str(path / "model.safetensors"), framework="pt") as f:
+        if DELTA_KEY in f.keys():
+            delta = f.get_tensor(DELTA_KEY)
+            with torch.no_grad():
+                w = model.get_input_embeddings().weight
+                for j, m in enumerate(markers):
+                    w[vocab[m]] += delta[j].to(w.dtype)
+    if device:
+        model.to(device)
+    model.eval()
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    return model, tokenizer, id2label
+
+
+# --------------------------------------------------------------------------- the task
+
+
+def stance_scores(gold: Sequence[str], pred: Sequence[str], probs=None, target_types=None,
+                  bootstrap_n: int = 1000, seed: int = 0) -> dict:
+    """Flat numbers for logging/selection plus the stance metrics module's full report."""
+    from ..evaluation.stance_metrics import compute_stance_metrics
+
+    report = compute_stance_metrics(
+        list(gold), list(pred), probs=probs, target_types=target_types, bootstrap_n=bootstrap_n, seed=seed
+    )
+    out = {
+        "macro_f1": report["macro"]["f1"],
+        "macro_f1_ci": report["macro"]["f1_ci"],
+        "f_avg": report["f_avg"]["value"],
+        "f_avg_ci": report["f_avg"]["ci"],
+        "accuracy": report["accuracy"],
+        "n_items": report["n_items"],
+    }
+    for lab, v in report["per_class"].items():
+        out[f"f1_{lab}"] = v["f1"]
+    if report.get("calibration"):
+        out["ece"] = report["calibration"]["ece"]
+    out["report"] = report
+    return out
+
+
+class StanceTask:
+    """Everything train.py needs to know about target stance classification."""
+
+    name = "stance"
+    metric_name = "macro_f1"  # dev macro-F1 over NONE/FAVOR/AGAINST
+
+    def __init__(self, cfg, dataset, tokenizer):
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.dataset = dataset
+        feature = dataset["train"].features.get("label")
+        names = list(getattr(feature, "names", STANCE_LABELS))
+        if names != list(STANCE_LABELS):
+            raise KnsError(f"the stance dataset's labels are {names}; expected {list(STANCE_LABELS)}")
+        cfg_labels = cfg.task.get("id2label")
+        if cfg_labels is not None and {int(k): v for k, v in cfg_labels.items()} != ID2LABEL:
+            raise KnsError(f"task.id2label must be {ID2LABEL} (the dataset's ClassLabel order)")
+        self.id2label = dict(ID2LABEL)
+        self.label2id = {v: k for k, v in self.id2label.items()}
+        self.max_length = int(cfg.task.max_length)
+        self.input_format = str(cfg.task.get("input_format", "pair"))
+        self.markers = tuple(cfg.task.get("markers", MARKERS))
+        self.bootstrap_n = int(cfg.task.get("bootstrap_n", 1000))
+        self.balance = str(cfg.task.get("class_balance", "weights") or "none")
+        if self.balance not in ("weights", "oversample", "none"):
+            raise KnsError(f"task.class_balance must be weights, oversample or none, not {self.balance!r}")
+        self.n_real_vocab = len(tokenizer)
+        self.marker_ids = add_marker_tokens(tokenizer, self.markers)
+        counts = [0] * len(STANCE_LABELS)
+        for lab in dataset["train"]["label"]:
+            counts[int(lab)] += 1
+        self.train_counts = counts
+        explicit = cfg.task.get("class_weights")
+        if explicit is not None:
+            self.class_weights = [float(x) for x in explicit]
+        elif self.balance == "weights":
+            self.class_weights = class_balance_weights(
+                counts, float(cfg.task.get("balance_power", 0.5)), cfg.task.get("max_class_weight")
+            )
+        else:
+            self.class_weights = None
+        self.model = None
+        self._delta = False
+        self.warm_start_info = None
+
+    # ---- model
+
+    def build_model(self, model_dir):
+        from transformers import AutoModelForSequenceClassification
+
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, num_labels=len(STANCE_LABELS), id2label=self.id2label, label2id=self.label2id,
+            use_safetensors=True,
+        )
+        init_marker_embeddings(model, self.marker_ids, self.n_real_vocab, seed=int(self.cfg.seed),
+                               noise=float(self.cfg.task.get("marker_init_noise", 0.1)))
+        model.config.kns_stance = {
+            "markers": list(self.markers), "marker_ids": list(self.marker_ids),
+            "input_format": self.input_format, "max_length": self.max_length,
+            "class_weights": self.class_weights, "class_balance": self.balance,
+        }
+        # compute_loss below returns a mean loss: let Trainer divide it by the accumulation steps.
+        model.accepts_loss_kwargs = False
+        frozen = bool(self.cfg.trainer.get("freeze_word_embeddings", False))
+        ws = self.cfg.task.get("warm_start")
+        if ws is not None and ws.get("enabled", False):
+            from .kazsandra import warm_start_stance
+
+            warm_start_stance(model, self.tokenizer, ws, self, freeze_embeddings=frozen, seed=int(self.cfg.seed))
+        if frozen:
+            # train.py freezes the embedding matrix after this; the markers train through offsets.
+            attach_marker_delta(model, self.marker_ids)
+            self._delta = True
+        self.model = model
+        return model
+
+    def encode_items(self, tokens_list, starts, ends):
+        return encode_stance(self.tokenizer, tokens_list, starts, ends, self.max_length, self.markers, self.input_format)
+
+    def encode_train(self, split):
+        if self.balance == "oversample":
+            split = self._oversample(split)
+
+        def encode(batch):
+            enc = self.encode_items(batch["tokens"], batch["start"], batch["end"])
+            enc["labels"] = [int(x) for x in batch["label"]]
+            return enc
+
+        return split.map(encode, batched=True, batch_size=1000, remove_columns=split.column_names,
+                         desc="encoding stance items (marked target spans)")
+
+    def _oversample(self, split):
+        import random
+
+        power = float(self.cfg.task.get("balance_power", 0.5))
+        factors = [max(1, round(w)) for w in class_balance_weights(self.train_counts, power)]
+        rng = random.Random(int(self.cfg.seed))
+        index = []
+        for i, lab in enumerate(split["label"]):
+            index.extend([i] * factors[int(lab)])
+        rng.shuffle(index)
+        log.info("oversampling rare stance classes by %s: %d -> %d items", factors, len(split), len(index))
+        return split.select(index)
+
+    def data_collator(self, pad_to_multiple_of=None):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(self.tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def compute_loss(self, model, inputs, return_outputs=False):
+        import torch
+
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        inputs.pop("length", None)
+        outputs = model(**inputs)
+        logits = outputs.logits.float()
+        weight = None
+        if self.class_weights is not None:
+            weight = torch.tensor(self.class_weights, dtype=logits.dtype, device=logits.device)
+        loss = torch.nn.functional.cross_entropy(logits, labels.to(logits.device), weight=weight)
+        return (loss, outputs) if return_outputs else loss
+
+    # ---- evaluation
+
+    def evaluate(self, model, split, batch_size=64) -> dict:
+        items = [{"tokens": t, "start": s, "end": e} for t, s, e in zip(split["tokens"], split["start"], split["end"])]
+        probs = predict_stance_probs(model, self.tokenizer, items, batch_size, self.max_length)
+        pred = [STANCE_LABELS[int(i)] for i in probs.argmax(axis=1)] if len(items) else []
+        gold = [STANCE_LABELS[int(x)] for x in split["label"]]
+        types = split["target_type"] if "target_type" in split.column_names else None
+        return stance_scores(gold, pred, probs, types, bootstrap_n=self.bootstrap_n, seed=int(self.cfg.seed))
+
+    def save_extra(self, folder: Path):
+        folder = Path(folder)
+        # The release folder (not checkpoint-N, which resume must read back unchanged) gets the
+        # marker offsets folded into the embedding matrix: a plain AutoModel checkpoint.
+        if self._delta and not folder.name.startswith("checkpoint-"):
+            fold_marker_delta_file(folder, self.marker_ids)
+        meta = {"labels": list(STANCE_LABELS), "markers": list(self.markers), "marker_ids": list(self.marker_ids),
+                "input_format": self.input_format, "max_length": self.max_length,
+                "class_weights": self.class_weights, "train_counts": self.train_counts,
+                "warm_start": self.warm_start_info}
+        (folder / "kns_stance.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

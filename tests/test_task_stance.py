@@ -1,0 +1,228 @@
+"""Stance task: train/save/load/predict through run_train, markers, class weights, windows."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from kazakh_ner_stance.config import compose
+from kazakh_ner_stance.training.train import run_train
+
+NAMES = ["Тоқаев", "Астана", "Алматы", "Назарбаев", "Ресей", "Қытай", "Парламент", "ЕАЭО"]
+TYPES = {"Тоқаев": "PERSON", "Назарбаев": "PERSON", "Астана": "GPE", "Алматы": "GPE", "Ресей": "GPE",
+         "Қытай": "GPE", "Парламент": "ORGANISATION", "ЕАЭО": "ORGANISATION"}
+CUES = {"FAVOR": ["қолдады", "мақтады"], "AGAINST": ["сынады", "айыптады"], "NONE": ["барды", "айтты"]}
+FILLER = ["бүгін", "жаңа", "жоба", "туралы", "жиналыс", "өтті", "және", "елде"]
+
+
+def make_items(n: int, seed: int) -> list[dict]:
+    """Invented sentences: a cue verb after the target decides the label."""
+    rng = random.Random(seed)
+    labels = ["NONE"] * 6 + ["FAVOR"] * 3 + ["AGAINST"]
+    items = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        name, other = rng.sample(NAMES, 2)
+        left = rng.sample(FILLER, rng.randint(0, 3))
+        right = rng.sample(FILLER, rng.randint(1, 4))
+        tokens = [*left, name, rng.choice(CUES[label]), *right, other, "."]
+        start = len(left)
+        items.append({
+            "id": f"S{seed}-{i}:{start}-{start + 1}", "sent_id": f"S{seed}-{i}", "tokens": tokens,
+            "start": start, "end": start + 1, "target": name, "target_type": TYPES[name], "label": label,
+            "split": "", "annotator": "test",
+        })
+    return items
+
+
+def save_stance_dataset(out: Path, sizes=(40, 12, 12)) -> Path:
+    from datasets import Dataset, DatasetDict
+
+    from kazakh_ner_stance.stance.dataset import stance_features
+
+    splits = {}
+    for k, (name, n) in enumerate(zip(("train", "validation", "test"), sizes)):
+        rows = [{**r, "split": name} for r in make_items(n, seed=k)]
+        splits[name] = Dataset.from_list(rows, features=stance_features())
+    DatasetDict(splits).save_to_disk(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_stance_dataset(tmp_path_factory) -> Path:
+    return save_stance_dataset(tmp_path_factory.mktemp("data") / "stance_tiny")
+
+
+@pytest.fixture
+def stance_overrides(tiny_stance_dataset, tiny_encoder, tmp_path):
+    return [
+        "task=stance", "data=kaznerd_stance", "model=local", f"model.path={tiny_encoder}",
+        f"data.dataset_dir={tiny_stance_dataset}", "trainer=debug", f"run_dir={tmp_path / 'run'}",
+        f"paths.artifacts_dir={tmp_path / 'artifacts'}", "task.max_length=48", "task.bootstrap_n=50",
+    ]
+
+
+def test_stance_train_save_load_predict(stance_overrides, tiny_stance_dataset):
+    from datasets import load_from_disk
+
+    from kazakh_ner_stance.tasks.stance import MARKERS, load_stance_checkpoint, predict_stance
+
+    cfg = compose("train", stance_overrides)
+    dev = run_train(cfg)
+    assert 0.0 <= dev <= 1.0
+    run = Path(cfg.run_dir)
+    model_dir = run / "model"
+    info = json.loads((model_dir / "kns_training.json").read_text())
+    assert info["task"] == "stance"
+    test = json.loads((run / "metrics" / "test.json").read_text())
+    for key in ("macro_f1", "f_avg", "macro_f1_ci", "f_avg_ci", "f1_FAVOR", "f1_AGAINST"):
+        assert key in test
+    assert len(test["macro_f1_ci"]) == 2 and test["report"]["per_target_type"]
+
+    model, tokenizer, id2label = load_stance_checkpoint(model_dir)
+    assert id2label == {0: "NONE", 1: "FAVOR", 2: "AGAINST"}
+    vocab = tokenizer.get_vocab()
+    assert all(m in vocab for m in MARKERS)  # markers saved with the tokenizer
+    ids = tokenizer(["[TGT]", "Астана", "[/TGT]"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    assert ids[0] == vocab["[TGT]"] and ids[-1] == vocab["[/TGT]"]  # never split
+    assert model.get_input_embeddings().weight.shape[0] > max(vocab[m] for m in MARKERS)
+
+    ds = load_from_disk(str(tiny_stance_dataset))["test"]
+    items = [{"tokens": t, "start": s, "end": e} for t, s, e in zip(ds["tokens"], ds["start"], ds["end"])]
+    items.append({"tokens": ["сөз"] * 300 + ["Астана"] + ["сөз"] * 50, "start": 300, "end": 301})  # long
+    out = predict_stance(model, tokenizer, items, batch_size=4, max_length=48)
+    assert len(out) == len(items)
+    for o in out:
+        assert o["label"] in ("NONE", "FAVOR", "AGAINST")
+        assert abs(sum(o["probs"].values()) - 1.0) < 1e-4
+        assert o["label"] == max(o["probs"], key=o["probs"].get)
+    # Input order is kept whatever the batching: one item alone gives the same answer.
+    alone = predict_stance(model, tokenizer, [items[3]], max_length=48)[0]
+    assert alone["label"] == out[3]["label"]
+    assert alone["probs"]["FAVOR"] == pytest.approx(out[3]["probs"]["FAVOR"], abs=1e-5)
+
+
+def test_marker_rows_trained_with_frozen_embeddings(stance_overrides, tmp_path):
+    """CPU preset: the embedding matrix is frozen but the marker rows still train (folded in)."""
+    from safetensors.torch import load_file
+
+    from kazakh_ner_stance.tasks.stance import DELTA_KEY
+
+    cfg = compose("train", stance_overrides + ["trainer.freeze_word_embeddings=true"])
+    run_train(cfg)
+    run = Path(cfg.run_dir)
+    final = load_file(str(run / "model" / "model.safetensors"))
+    assert DELTA_KEY not in final  # folded into the release weights
+    tok = json.loads((run / "model" / "kns_stance.json").read_text())
+    ids = tok["marker_ids"]
+    ckpt = sorted((run / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+    raw = load_file(str(ckpt / "model.safetensors"))
+    assert DELTA_KEY in raw and raw[DELTA_KEY].abs().sum() > 0  # the offsets moved
+    key = next(k for k in final if k.endswith("word_embeddings.weight"))
+    other = [i for i in range(5, 50)]
+    assert (final[key][other] == raw[key][other]).all()  # the frozen rows did not move
+    assert not (final[key][ids] == raw[key][ids]).all()
+
+
+def test_class_weights_applied(stance_overrides, tiny_stance_dataset, tiny_encoder):
+    import torch
+    from transformers import AutoTokenizer
+
+    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.tasks.stance import StanceTask, class_balance_weights
+
+    assert class_balance_weights([3701, 281, 32], 0.5) == pytest.approx([1.0, 3.629, 10.755], abs=1e-3)
+    cfg = compose("train", stance_overrides)
+    ds = load_built_dataset(tiny_stance_dataset)
+    task = StanceTask(cfg, ds, AutoTokenizer.from_pretrained(tiny_encoder))
+    assert task.train_counts == [24, 12, 4]
+    power = float(cfg.task.balance_power)
+    assert task.class_weights == pytest.approx(class_balance_weights([24, 12, 4], power))
+    model = task.build_model(tiny_encoder)
+    assert model.config.kns_stance["class_weights"] == task.class_weights
+    feats = task.encode_train(ds["train"])
+    batch = task.data_collator()([feats[i] for i in range(8)])
+    loss = task.compute_loss(model, batch)
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    w = torch.tensor(task.class_weights)
+    expected = torch.nn.functional.cross_entropy(logits, batch["labels"], weight=w)
+    plain = torch.nn.functional.cross_entropy(logits, batch["labels"])
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
+    assert float(loss) != pytest.approx(float(plain), rel=1e-4)
+
+    none = compose("train", stance_overrides + ["task.class_balance=none"])
+    assert StanceTask(none, ds, AutoTokenizer.from_pretrained(tiny_encoder)).class_weights is None
+    over = compose("train", stance_overrides + ["task.class_balance=oversample", "task.balance_power=1.0"])
+    otask = StanceTask(over, ds, AutoTokenizer.from_pretrained(tiny_encoder))
+    assert otask.class_weights is None
+    otask.build_model(tiny_encoder)
+    labels = otask.encode_train(ds["train"])["labels"]
+    assert [labels.count(c) for c in range(3)] == [24, 24, 24]  # factors 1, 2, 6
+
+
+def test_encoding_marks_span_and_keeps_it_in_long_sentences(tiny_encoder):
+    from transformers import AutoTokenizer
+
+    from kazakh_ner_stance.tasks.stance import MARKERS, add_marker_tokens, encode_stance
+
+    tok = AutoTokenizer.from_pretrained(tiny_encoder)
+    open_id, close_id = add_marker_tokens(tok)
+    words = ["сөз"] * 100 + ["Астана", "қаласы"] + ["сөз"] * 100
+    enc = encode_stance(tok, [words, ["Астана", "бар"]], [100, 0], [102, 1], max_length=40)
+    for ids in enc["input_ids"]:
+        assert len(ids) <= 40
+        assert ids.count(open_id) == 1 and ids.count(close_id) == 1
+        assert ids.index(open_id) < ids.index(close_id)
+    pieces = tok.convert_ids_to_tokens(enc["input_ids"][0])
+    inner = pieces[pieces.index(MARKERS[0]) + 1 : pieces.index(MARKERS[1])]
+    assert "".join(p.replace("##", "") for p in inner) == "Астанақаласы"
+    with pytest.raises(Exception, match="not inside"):
+        encode_stance(tok, [["a"]], [0], [2])
+
+
+@pytest.mark.parametrize("experiment", ["kaznerd_stance_e5_small_cpu", "kaznerd_stance_xlmr_base_gpu"])
+def test_stance_experiments_compose(experiment):
+    cfg = compose("train", [f"experiment={experiment}"])
+    assert cfg.task.name == "stance" and cfg.data.name == "kaznerd_stance"
+
+
+def test_kazsandra_warm_start(tmp_path, tiny_stance_dataset, tiny_encoder, stance_overrides):
+    import csv
+    import io
+    import zipfile
+
+    from transformers import AutoTokenizer
+
+    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.tasks.kazsandra import read_kazsandra, subsample
+    from kazakh_ner_stance.tasks.stance import StanceTask
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["custom_id", "text", "text_cleaned", "label", "domain"])
+    for i in range(30):
+        pos = i % 3 != 0
+        w.writerow([f"r{i}", "өте жақсы рахмет" if pos else "нашар жаман", "", int(pos), "market"])
+    w.writerow(["bad", "", "", "1", "market"])  # empty text: skipped
+    with zipfile.ZipFile(tmp_path / "train.zip", "w") as zf:
+        zf.writestr("train.csv", buf.getvalue())
+    rows = read_kazsandra([tmp_path / "train.zip"])
+    assert len(rows) == 30
+    sample = subsample(rows, 12, seed=0, balanced=True)
+    assert sum(r["label"] for r in sample) == 6  # as many negative as positive
+
+    cfg = compose("train", stance_overrides + [
+        "task.warm_start.enabled=true", f"task.warm_start.data_dir={tmp_path}",
+        "task.warm_start.train_files=[train.zip]", "task.warm_start.eval_files=[train.zip]",
+        "task.warm_start.n_rows=16", "task.warm_start.eval_rows=8", "task.warm_start.batch_size=8",
+        "task.warm_start.learning_rate=1e-3",
+    ])
+    ds = load_built_dataset(tiny_stance_dataset)
+    task = StanceTask(cfg, ds, AutoTokenizer.from_pretrained(tiny_encoder))
+    task.build_model(tiny_encoder)
+    info = task.warm_start_info
+    assert info["rows"] == 16 and info["steps"] == 2 and 0.0 <= info["heldout_polarity_accuracy"] <= 1.0

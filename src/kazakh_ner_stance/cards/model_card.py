@@ -230,9 +230,18 @@ def _data(inp: ModelCardInputs) -> str:
         + (f"Dataset fingerprint: `{info['data_fingerprint']}`." if info.get("data_fingerprint")
            else "The dataset fingerprint was not recorded."),
     ]
+    stats = inp.data_stats or {}
+    splitting = (stats.get("options") or {}).get("splitting")
+    sources = [f"`{src.get('file')}`" for src in stats.get("sources") or []]
+    if splitting:
+        # Say plainly which upstream split the numbers come from: a "test" split carved out of
+        # KazNERD's validation file is not KazNERD's official test split.
+        lines += ["", f"Source file(s): {', '.join(sources) or 'unknown'}. Splits: {splitting}. "
+                      "These splits are this project's, so scores are not comparable with results "
+                      "on KazNERD's official test split."
+                  if len(stats.get("sources") or []) == 1 else f"Splits: {splitting}."]
     if inp.task in ("stance", "joint"):
         lines += ["", STANCE_NOTE]
-    stats = inp.data_stats or {}
     splits = stats.get("splits") or {}
     if splits and all(isinstance(v, dict) and "sentences" in v for v in splits.values()):
         rows = [[s, f"{v['sentences']:,}", f"{v.get('tokens', 0):,}", f"{v.get('entities', 0):,}"]

@@ -469,6 +469,20 @@ def _dataset_stats(info: dict) -> dict | None:
     return None
 
 
+def _dataset_display_name(info: dict) -> str:
+    """"KazNERD", qualified when the splits were carved out of a single upstream file, so the
+    model-index never passes off a project-made test split as KazNERD's official one."""
+    name = str(info.get("data_name", "kaznerd"))
+    if not name.startswith("kaznerd"):
+        return name
+    stats = _dataset_stats(info) or {}
+    sources = stats.get("sources") or []
+    if len(sources) == 1 and sources[0].get("split") != "test":
+        upstream = {"validation": "validation", "train": "train"}.get(sources[0].get("split"), sources[0].get("split"))
+        return f"KazNERD ({upstream} file, seeded 80/10/10 re-split)"
+    return "KazNERD"
+
+
 def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
     """Fill `tmp` with a model release. Returns a summary for the plan."""
     import yaml
@@ -534,7 +548,7 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
         license=str(cfg.get("license") or "cc-by-4.0"),
         base_model=_base_model(info, prov, cfg.get("base_model")),
         datasets=datasets,
-        dataset_name="KazNERD" if str(info.get("data_name", "kaznerd")).startswith("kaznerd") else str(info.get("data_name")),
+        dataset_name=_dataset_display_name(info),
         metrics=metrics,
         training=info,
         provenance_sentence=describe_provenance(prov),

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import KnsError
-from .ner import IGNORE_INDEX, encode_windows, entity_scores, predict_word_tags, read_training_info
+from .ner import IGNORE_INDEX, encode_windows, entity_scores, predict_word_tags
 from .stance import STANCE_LABELS, class_balance_weights, stance_scores
 
 log = logging.getLogger(__name__)
@@ -416,19 +416,9 @@ def load_joint_checkpoint(path, device: str | None = None):
     ner_id2label, stance_labels, stance_types, max_length, window_overlap and kns_training.json."""
     from transformers import AutoTokenizer
 
-    from .ner import is_complete_checkpoint
+    from .ner import check_checkpoint
 
-    path = Path(path)
-    if not path.is_dir():
-        raise KnsError(f"checkpoint folder not found: {path}")
-    if not is_complete_checkpoint(path):
-        raise KnsError(
-            f"{path} is not a complete checkpoint (needs config.json, model.safetensors and a tokenizer); "
-            "point at the run's `model/` folder or a complete `checkpoint-N` folder"
-        )
-    training = read_training_info(path)
-    if training.get("task") not in (None, "joint"):
-        raise KnsError(f"{path} is a {training.get('task')!r} checkpoint, not a joint one")
+    path, training = check_checkpoint(path, "joint")
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = KnsJointModel.from_pretrained(path, use_safetensors=True)
     if device:

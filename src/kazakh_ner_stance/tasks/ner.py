@@ -236,10 +236,9 @@ def read_training_info(path: Path) -> dict:
     return json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
 
 
-def load_ner_checkpoint(path, device: str | None = None):
-    """Load (model, tokenizer, id2label) from a checkpoint folder, safetensors only."""
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-
+def check_checkpoint(path, task: str) -> tuple[Path, dict]:
+    """(folder, training record) of a complete checkpoint of `task`, or a KnsError saying what
+    is wrong. Shared by the ner, stance and joint loaders."""
     path = Path(path)
     if not path.is_dir():
         raise KnsError(f"checkpoint folder not found: {path}")
@@ -249,6 +248,17 @@ def load_ner_checkpoint(path, device: str | None = None):
             "a run killed mid-save never renames its temporary folder into place, so point at the run's "
             "`model/` folder or a `checkpoint-N` folder that holds these files"
         )
+    info = read_training_info(path)
+    if info.get("task") not in (None, task):
+        raise KnsError(f"{path} is a {info.get('task')!r} checkpoint, not a {task} one")
+    return path, info
+
+
+def load_ner_checkpoint(path, device: str | None = None):
+    """Load (model, tokenizer, id2label) from a checkpoint folder, safetensors only."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    path, _ = check_checkpoint(path, "ner")
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForTokenClassification.from_pretrained(path, use_safetensors=True)
     if device:

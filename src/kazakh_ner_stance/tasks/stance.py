@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..errors import KnsError
-from .ner import is_complete_checkpoint, pieces_per_word, read_training_info
+from .ner import check_checkpoint, pieces_per_word
 
 log = logging.getLogger(__name__)
 
@@ -266,17 +266,7 @@ def load_stance_checkpoint(path, device: str | None = None):
     from safetensors import safe_open
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    path = Path(path)
-    if not path.is_dir():
-        raise KnsError(f"checkpoint folder not found: {path}")
-    if not is_complete_checkpoint(path):
-        raise KnsError(
-            f"{path} is not a complete checkpoint (needs config.json, model.safetensors and a tokenizer); "
-            "point at the run's `model/` folder or a complete `checkpoint-N` folder"
-        )
-    info = read_training_info(path)
-    if info.get("task") not in (None, "stance"):
-        raise KnsError(f"{path} is a {info.get('task')!r} checkpoint, not a stance one")
+    path, info = check_checkpoint(path, "stance")
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
     markers, _, _ = _marker_settings(model)

@@ -369,20 +369,6 @@ def predict_span_probs(model, tokenizer, tokens_list, spans_list, batch_size: in
     return results
 
 
-def entity_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(start, end, type) of each IOB2 entity (tags are repaired IOB2)."""
-    spans, start, etype = [], None, None
-    for i, tag in enumerate(list(tags) + ["O"]):
-        if tag.startswith("I-") and etype == tag[2:]:
-            continue
-        if etype is not None:
-            spans.append((start, i, etype))
-            start, etype = None, None
-        if tag.startswith(("B-", "I-")):
-            start, etype = i, tag[2:]
-    return spans
-
-
 def predict_joint(model, tokenizer, tokens_list, batch_size: int = 32, stance_types=STANCE_TYPES,
                   max_length: int | None = None, overlap: int | None = None) -> list[dict]:
     """Per sentence: {"tags": one IOB2 tag per word, "scores": their probabilities,
@@ -396,6 +382,8 @@ def predict_joint(model, tokenizer, tokens_list, batch_size: int = 32, stance_ty
     tags, scores = predict_word_tags(model, tokenizer, tokens_list, batch_size=batch_size, max_length=max_length,
                                      overlap=overlap, id2label=id2label, return_scores=True)
     wanted = set(stance_types)
+    from ..stance.dataset import entity_spans  # the stance layer's span reading, one definition
+
     ents = [[sp for sp in entity_spans(t) if sp[2] in wanted] for t in tags]
     probs = predict_span_probs(model, tokenizer, tokens_list, [[(s, e) for s, e, _ in es] for es in ents],
                                batch_size=batch_size, max_length=max_length, overlap=overlap)

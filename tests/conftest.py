@@ -41,3 +41,19 @@ def train_overrides(tiny_ner_dataset, tiny_encoder, tmp_path):
         "trainer=debug", f"run_dir={tmp_path / 'run'}", f"paths.artifacts_dir={tmp_path / 'artifacts'}",
         "task.max_length=24", "task.window_overlap=6",
     ]
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_checkpoint(tiny_ner_dataset, tiny_encoder, tmp_path_factory) -> Path:
+    """A tiny NER model trained for a few steps (windows of 24 pieces), shared by the
+    predictor and ONNX tests."""
+    from kazakh_ner_stance.config import compose
+    from kazakh_ner_stance.training.train import run_train
+
+    run = tmp_path_factory.mktemp("tiny_ner_run") / "run"
+    run_train(compose("train", [
+        "model=local", f"model.path={tiny_encoder}", f"data.dataset_dir={tiny_ner_dataset}", "trainer=debug",
+        f"run_dir={run}", f"paths.artifacts_dir={run.parent / 'artifacts'}", "task.max_length=24",
+        "task.window_overlap=6", "evaluate_test=false",
+    ]))
+    return run / "model"

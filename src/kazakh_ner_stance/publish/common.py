@@ -4,13 +4,13 @@ secret handling, and the offline switch used when a release is reloaded."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import shutil
 from pathlib import Path
 
+from ..data.download import sha256_file
 from ..errors import KnsError
 
 MANIFEST = "kns_manifest.json"
@@ -27,14 +27,6 @@ _TOKEN_LIKE = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
 class ReleaseVerificationError(KnsError):
     """The release folder is not what was built (or not what the evaluation measured)."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_json(path: Path, data) -> None:

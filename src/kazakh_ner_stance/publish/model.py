@@ -124,7 +124,7 @@ class Sentences:
 def load_eval_sentences(metrics: dict, info: dict, override=None) -> Sentences:
     """The sentences metrics.json was computed on (or those of `override`), fingerprint-checked."""
     from ..data.build import dataset_fingerprint, load_built_dataset
-    from .common import sha256_file
+    from ..data.download import sha256_file
 
     ev = metrics.get("eval_data") or {}
     split = str(metrics.get("split") or ev.get("split") or "test")

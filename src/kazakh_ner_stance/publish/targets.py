@@ -59,7 +59,7 @@ def make_plan(kind: str, repo_id: str, version: str, folder: Path, target: str, 
     manifest = read_json(Path(folder) / MANIFEST, "release manifest")
     files = [(rel, int(v["size"]), v["sha256"]) for rel, v in sorted(manifest["files"].items())]
     mf = Path(folder) / MANIFEST
-    from .common import sha256_file
+    from ..data.download import sha256_file
 
     files.append((MANIFEST, mf.stat().st_size, sha256_file(mf)))
     return Plan(kind, repo_id, version, Path(folder), target, private, sorted(files))

@@ -2,7 +2,7 @@
 
     python scripts/benchmark_predict.py checkpoint=DIR [n=1000] [batch_size=32] [threads=null]
         [backends=[torch,onnx]] [pipeline_batch_sizes=[1,32]] [join=space|natural] [file=IOB2]
-        [export_onnx=true] [repeat=1] [show=5] [out=FILE.json]
+        [export_onnx=true] [repeat=1] [show=5] [out=FILE.json] [cpu_linear=[auto,torch]]
 
 Input: the first `n` KazNERD sentences of `file` (default: the shared KazNERD validation file)
 re-joined as text, the *same strings* for every system: `join=space` joins the gold tokens
@@ -16,6 +16,9 @@ its default batch size (1), and the share of sentences whose entity set {(char_s
 char_end, type)} is identical to the pipeline's (aggregation_strategy="first"). Models are
 warmed up first; the 1-minute load average is printed before and after each timing because
 the machine may be shared. ONNX needs `scripts/export_onnx.py` first, or `export_onnx=true`.
+The torch backend runs once per `cpu_linear` value: `auto` (oneDNN linear layers, the
+Predictor's default) and `torch` (PyTorch's default kernels, as the pipeline runs), so the
+table separates what batching gives from what the kernels give.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ DEFAULTS = {
     "warmup": 16,
     "show": 5,
     "out": None,
+    "cpu_linear": ["auto", "torch"],
 }
 
 
@@ -139,7 +143,11 @@ def main(argv: list[str]) -> int:
     reference = f"pipeline (bs={cfg.pipeline_batch_sizes[0]})"
     del pipe
 
+    runs = []
     for backend in cfg.backends:
+        for kernel in (list(cfg.cpu_linear) if backend == "torch" else [None]):
+            runs.append((backend, kernel))
+    for backend, kernel in runs:
         if backend == "onnx":
             from kazakh_ner_stance.predict import find_onnx_dir
 
@@ -153,11 +161,12 @@ def main(argv: list[str]) -> int:
 
                 info = export_onnx(ckpt)
                 print(f"  exported {info['out_dir']} ({info['exporter']}, parity {info['parity']['max_abs_diff']:.1e})")
+        extra = {"cpu_linear": kernel} if kernel else {}
         predictor = Predictor.from_pretrained(ckpt, backend=backend, batch_size=int(cfg.batch_size),
-                                              num_threads=cfg.threads)
+                                              num_threads=cfg.threads, **extra)
         predictor(texts[: cfg.warmup])
         secs, out, loads = _timed(lambda: predictor(texts), cfg.repeat)
-        name = f"Predictor {backend} (bs={cfg.batch_size})"
+        name = f"Predictor {backend} (bs={cfg.batch_size}" + (f", cpu_linear={kernel})" if kernel else ")")
         entities[name] = [predictor_entities(r) for r in out]
         rows.append({"system": name, "seconds": secs, "loads": loads})
         print(f"  {name}: {n / secs:.1f} sentences/s", flush=True)

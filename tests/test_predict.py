@@ -222,7 +222,7 @@ def test_stance_only_checkpoint_with_given_targets(fake_stance):
 def test_joint_checkpoint_through_fakes(tmp_path, monkeypatch):
     calls = {}
 
-    def load_joint_checkpoint(path, device=None):
+    def load_joint_checkpoint(path, device=None, cpu_linear="torch"):
         calls["path"] = Path(path)
         return "model", "tokenizer", {"task": "joint"}
 

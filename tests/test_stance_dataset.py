@@ -161,6 +161,50 @@ def test_build_joint_and_card(built):
     assert saved["agreement"]["items"] == 6
 
 
+@pytest.mark.parametrize("mode", ["all", "annotated"])
+def test_joint_sentences_all_or_annotated(tmp_path, mode):
+    """joint_sentences=all: every NER sentence once, the untargeted ones with no targets (the
+    joint NER head trains on the whole split); annotated: only sentences holding a target."""
+    from datasets import load_from_disk
+
+    from kazakh_ner_stance.config import compose
+    from kazakh_ner_stance.data.build import load_built_dataset, run_build_dataset
+
+    cfg = compose(
+        "build_dataset",
+        [
+            "data=kaznerd_stance", f"data.source_dir={FIX / 'kaznerd'}", f"data.stance.gold_file={FIX / 'gold.jsonl'}",
+            f"data.stance.double_file={FIX / 'gold_double.jsonl'}", f"paths.artifacts_dir={tmp_path}",
+            "data.download.enabled=false", "progress=false", f"data.stance.joint_sentences={mode}",
+        ],
+    )
+    stats = run_build_dataset(cfg)
+    ner = load_built_dataset(tmp_path / "datasets" / "kaznerd")
+    joint = load_from_disk(str(tmp_path / "datasets" / "kaznerd_joint"))
+    stance = load_from_disk(str(tmp_path / "datasets" / "kaznerd_stance"))
+    targeted = {sid for split in stance for sid in stance[split]["sent_id"]}
+    tag_names = joint["train"].features["ner_tags"].feature.names
+    for split in ner:
+        rows = {r["sent_id"]: r for r in joint[split]}
+        assert len(rows) == len(joint[split])  # no sentence twice
+        for r in rows.values():
+            assert bool(r["targets"]) == (r["sent_id"] in targeted)
+        ner_rows = {sid: (toks, tags) for sid, toks, tags in zip(ner[split]["sent_id"], ner[split]["tokens"],
+                                                                  ner[split]["ner_tags"])}
+        untargeted = {sid for sid in ner_rows if sid not in targeted}
+        if mode == "all":
+            assert untargeted <= set(rows)
+            names = ner[split].features["ner_tags"].feature.names
+            for sid in untargeted:  # the NER tags survive the ClassLabel round trip
+                toks, tags = ner_rows[sid]
+                assert rows[sid]["tokens"] == toks
+                assert [tag_names[t] for t in rows[sid]["ner_tags"]] == [names[t] for t in tags]
+        else:
+            assert not (untargeted & set(rows))
+    assert stats["joint_sentences"] == mode
+    assert (stats["joint_sentences_without_targets"] > 0) == (mode == "all")
+
+
 def test_build_reports_bad_item(tmp_path):
     from kazakh_ner_stance.config import compose
     from kazakh_ner_stance.data.build import run_build_dataset

@@ -65,12 +65,13 @@ def stance_overrides(tiny_stance_dataset, tiny_encoder, tmp_path):
     ]
 
 
-def test_stance_train_save_load_predict(stance_overrides, tiny_stance_dataset):
+@pytest.mark.parametrize("head", ["pooler", "markers"])
+def test_stance_train_save_load_predict(stance_overrides, tiny_stance_dataset, head):
     from datasets import load_from_disk
 
     from kazakh_ner_stance.tasks.stance import MARKERS, load_stance_checkpoint, predict_stance
 
-    cfg = compose("train", stance_overrides)
+    cfg = compose("train", stance_overrides + [f"task.head={head}"])
     dev = run_train(cfg)
     assert 0.0 <= dev <= 1.0
     run = Path(cfg.run_dir)
@@ -84,6 +85,7 @@ def test_stance_train_save_load_predict(stance_overrides, tiny_stance_dataset):
 
     model, tokenizer, id2label = load_stance_checkpoint(model_dir)
     assert id2label == {0: "NONE", 1: "FAVOR", 2: "AGAINST"}
+    assert model.config.model_type == ("kns_stance" if head == "markers" else "bert")
     vocab = tokenizer.get_vocab()
     assert all(m in vocab for m in MARKERS)  # markers saved with the tokenizer
     ids = tokenizer(["[TGT]", "Астана", "[/TGT]"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
@@ -105,13 +107,14 @@ def test_stance_train_save_load_predict(stance_overrides, tiny_stance_dataset):
     assert alone["probs"]["FAVOR"] == pytest.approx(out[3]["probs"]["FAVOR"], abs=1e-5)
 
 
-def test_marker_rows_trained_with_frozen_embeddings(stance_overrides, tmp_path):
+@pytest.mark.parametrize("head", ["pooler", "markers"])
+def test_marker_rows_trained_with_frozen_embeddings(stance_overrides, tmp_path, head):
     """CPU preset: the embedding matrix is frozen but the marker rows still train (folded in)."""
     from safetensors.torch import load_file
 
     from kazakh_ner_stance.tasks.stance import DELTA_KEY
 
-    cfg = compose("train", stance_overrides + ["trainer.freeze_word_embeddings=true"])
+    cfg = compose("train", stance_overrides + ["trainer.freeze_word_embeddings=true", f"task.head={head}"])
     run_train(cfg)
     run = Path(cfg.run_dir)
     final = load_file(str(run / "model" / "model.safetensors"))

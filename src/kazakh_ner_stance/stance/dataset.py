@@ -485,6 +485,34 @@ def build_rows(
     return stance, joint, unassigned
 
 
+def add_untargeted_sentences(joint: dict[str, list[dict]], ner_dsd) -> int:
+    """Add every NER-dataset sentence that has no stance target to the joint rows (with an
+    empty `targets` list), so that the joint model's NER head trains on the whole NER train
+    split and is scored on the whole dev/test split, not on the ~30% of sentences that hold a
+    target. Sentences already present (by sent_id or by tokens) are not repeated. Returns the
+    number of sentences added. An empty list is gold, not missing: the stance layer labels every
+    entity of a target type, so a sentence without targets has none."""
+    added = 0
+    for split in SPLITS:
+        if split not in ner_dsd:
+            continue
+        ds = ner_dsd[split]
+        seen_ids = {r["sent_id"] for r in joint[split]}
+        seen_tokens = {tuple(r["tokens"]) for r in joint[split]}
+        feature = ds.features["ner_tags"].feature
+        ids = ds["sent_id"] if "sent_id" in ds.column_names else [f"{split}-{i}" for i in range(len(ds))]
+        for sid, tokens, tags in zip(ids, ds["tokens"], ds["ner_tags"]):
+            if sid in seen_ids or tuple(tokens) in seen_tokens:
+                continue
+            names = [feature.int2str(int(t)) if not isinstance(t, str) else t for t in tags]
+            joint[split].append({"sent_id": str(sid), "tokens": list(tokens), "ner_tags": names, "targets": [],
+                                 "split": split})
+            seen_tokens.add(tuple(tokens))
+            added += 1
+        joint[split].sort(key=lambda r: r["sent_id"])
+    return added
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -609,6 +637,10 @@ def run_build_stance_dataset(cfg) -> dict:
     ner_dsd, ner_dir, ner_fp, recorded = _ner_dataset(cfg)
     assignment, method = split_assignment(ner_dsd, {r.sent_id: sentences[r.sent_id] for r in records}, recorded)
     stance_rows, joint_rows, unassigned = build_rows(records, sentences, assignment)
+    joint_sentences = str(_cfg_get(st, "joint_sentences", "all"))
+    if joint_sentences not in ("all", "annotated"):
+        raise KnsError(f"data.stance.joint_sentences must be all or annotated, not {joint_sentences!r}")
+    untargeted = add_untargeted_sentences(joint_rows, ner_dsd) if joint_sentences == "all" else 0
     if unassigned:
         listing = ", ".join(sorted({r.sent_id for r in unassigned})[:10])
         if str(_cfg_get(st, "unassigned", "drop")) == "error":
@@ -640,7 +672,10 @@ def run_build_stance_dataset(cfg) -> dict:
         {
             "items": len(all_items),
             "sentences": len({r["sent_id"] for r in all_items}),
-            "sentences_per_split": {s: len(joint_rows[s]) for s in SPLITS},
+            "sentences_per_split": {s: len({r["sent_id"] for r in stance_rows[s]}) for s in SPLITS},
+            "joint_sentences": joint_sentences,
+            "joint_sentences_per_split": {s: len(joint_rows[s]) for s in SPLITS},
+            "joint_sentences_without_targets": untargeted,
             "dropped_unassigned": len(unassigned),
             "split_assignment": method,
             "annotators": dict(Counter(r["annotator"] or "?" for r in all_items)),
@@ -707,8 +742,10 @@ def run_build_stance_dataset(cfg) -> dict:
             agreement_md,
             "## Weak labels against the gold layer\n\n" + wl_md,
             "## Joint variant\n\n"
-            f"`{joint_dir.name}`: each annotated sentence with its NER tags and a `targets` list "
-            "(start, end, target, type, stance label).",
+            f"`{joint_dir.name}`: "
+            + ("every sentence of the NER dataset" if joint_sentences == "all" else "each annotated sentence")
+            + " with its NER tags and a `targets` list (start, end, target, type, stance label)"
+            + ("; sentences without a target have an empty list." if joint_sentences == "all" else "."),
         ]
         (tmp / "README.md").write_text(
             _card("KazNERD stance", [s for s in sections if s], provenance), encoding="utf-8"
@@ -721,9 +758,14 @@ def run_build_stance_dataset(cfg) -> dict:
         )
         dsd.save_to_disk(str(tmp))
         sections = [
-            "KazNERD sentences that carry stance annotation, each with its NER tags (IOB2, the "
-            "NER dataset's label names) and the stance of each annotated target span. Splits follow "
-            "the NER dataset by sentence.",
+            ("Every sentence of the KazNERD NER dataset" if joint_sentences == "all"
+             else "KazNERD sentences that carry stance annotation")
+            + ", each with its NER tags (IOB2, the NER dataset's label names) and the stance of each "
+            "annotated target span. Splits follow the NER dataset by sentence."
+            + (f" {untargeted} sentences hold no target (entities of other types only, or none) and "
+               "have an empty `targets` list: the stance layer labels every entity of a target "
+               "type, so an empty list is gold, and these sentences train and score the NER head."
+               if joint_sentences == "all" else ""),
             "## Labels\n\n" + LABEL_DEFINITION,
             "## Statistics\n\n"
             + markdown_table(["split", "sentences"], [[s, len(joint_rows[s])] for s in SPLITS])

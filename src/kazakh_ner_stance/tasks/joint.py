@@ -399,7 +399,7 @@ def predict_joint(model, tokenizer, tokens_list, batch_size: int = 32, stance_ty
     return out
 
 
-def load_joint_checkpoint(path, device: str | None = None):
+def load_joint_checkpoint(path, device: str | None = None, cpu_linear: str = "torch"):
     """(model, tokenizer, info) from a joint checkpoint folder (safetensors only); info holds
     ner_id2label, stance_labels, stance_types, max_length, window_overlap and kns_training.json."""
     from transformers import AutoTokenizer
@@ -412,6 +412,9 @@ def load_joint_checkpoint(path, device: str | None = None):
     if device:
         model.to(device)
     model.eval()
+    from ..cpu_kernels import apply_cpu_linear
+
+    apply_cpu_linear(model, cpu_linear, device)  # as in load_ner_checkpoint
     cfg = model.config
     info = {
         "ner_id2label": {int(k): v for k, v in cfg.id2label.items()},

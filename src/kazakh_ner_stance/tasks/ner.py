@@ -254,8 +254,10 @@ def check_checkpoint(path, task: str) -> tuple[Path, dict]:
     return path, info
 
 
-def load_ner_checkpoint(path, device: str | None = None):
-    """Load (model, tokenizer, id2label) from a checkpoint folder, safetensors only."""
+def load_ner_checkpoint(path, device: str | None = None, cpu_linear: str = "torch"):
+    """Load (model, tokenizer, id2label) from a checkpoint folder, safetensors only.
+    `cpu_linear`: auto/onednn run the linear layers through oneDNN on CPU (cpu_kernels.py);
+    torch (the default, and what ONNX export needs) leaves the model as loaded."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     path, _ = check_checkpoint(path, "ner")
@@ -264,6 +266,9 @@ def load_ner_checkpoint(path, device: str | None = None):
     if device:
         model.to(device)
     model.eval()
+    from ..cpu_kernels import apply_cpu_linear
+
+    apply_cpu_linear(model, cpu_linear, device)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     return model, tokenizer, id2label
 

@@ -260,11 +260,14 @@ def predict_stance(model, tokenizer, items: Sequence[Mapping], batch_size: int =
     return out
 
 
-def load_stance_checkpoint(path, device: str | None = None):
-    """(model, tokenizer, id2label) from a stance checkpoint folder (safetensors only)."""
+def load_stance_checkpoint(path, device: str | None = None, cpu_linear: str = "torch"):
+    """(model, tokenizer, id2label) from a stance checkpoint folder (safetensors only);
+    `cpu_linear` as in `load_ner_checkpoint`."""
     import torch
     from safetensors import safe_open
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from . import stance_model  # noqa: F401  registers the kns_stance (marker head) model type
 
     path, info = check_checkpoint(path, "stance")
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -285,6 +288,9 @@ def load_stance_checkpoint(path, device: str | None = None):
     if device:
         model.to(device)
     model.eval()
+    from ..cpu_kernels import apply_cpu_linear
+
+    apply_cpu_linear(model, cpu_linear, device)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     return model, tokenizer, id2label
 
@@ -339,6 +345,11 @@ class StanceTask:
         self.input_format = str(cfg.task.get("input_format", "pair"))
         self.markers = tuple(cfg.task.get("markers", MARKERS))
         self.bootstrap_n = int(cfg.task.get("bootstrap_n", 1000))
+        self.head = str(cfg.task.get("head", "pooler"))
+        if self.head not in ("pooler", "markers"):
+            raise KnsError(f"task.head must be pooler or markers, not {self.head!r}")
+        if self.head == "markers" and self.input_format not in ("pair", "marked"):
+            raise KnsError("task.head=markers needs the marked target span (input_format pair or marked)")
         self.balance = str(cfg.task.get("class_balance", "weights") or "none")
         if self.balance not in ("weights", "oversample", "none"):
             raise KnsError(f"task.class_balance must be weights, oversample or none, not {self.balance!r}")
@@ -364,18 +375,33 @@ class StanceTask:
     # ---- model
 
     def build_model(self, model_dir):
-        from transformers import AutoModelForSequenceClassification
+        from transformers import AutoModel, AutoModelForSequenceClassification
 
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, num_labels=len(STANCE_LABELS), id2label=self.id2label, label2id=self.label2id,
-            use_safetensors=True,
-        )
-        init_marker_embeddings(model, self.marker_ids, self.n_real_vocab, seed=int(self.cfg.seed),
-                               noise=float(self.cfg.task.get("marker_init_noise", 0.1)))
+        noise = float(self.cfg.task.get("marker_init_noise", 0.1))
+        if self.head == "pooler":
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, num_labels=len(STANCE_LABELS), id2label=self.id2label, label2id=self.label2id,
+                use_safetensors=True,
+            )
+            init_marker_embeddings(model, self.marker_ids, self.n_real_vocab, seed=int(self.cfg.seed), noise=noise)
+        else:
+            from .stance_model import KnsStanceModel
+
+            try:
+                encoder = AutoModel.from_pretrained(model_dir, use_safetensors=True, add_pooling_layer=False)
+            except TypeError:  # encoders without a pooler
+                encoder = AutoModel.from_pretrained(model_dir, use_safetensors=True)
+            # Rows for the markers first, so the wrapped config records the grown vocabulary.
+            init_marker_embeddings(encoder, self.marker_ids, self.n_real_vocab, seed=int(self.cfg.seed), noise=noise)
+            model = KnsStanceModel.from_encoder(
+                encoder, self.marker_ids, num_labels=len(STANCE_LABELS), id2label=self.id2label,
+                label2id=self.label2id, use_cls=bool(self.cfg.task.get("head_use_cls", True)),
+                head_hidden=self.cfg.task.get("head_hidden"), head_dropout=float(self.cfg.task.get("head_dropout", 0.1)),
+            )
         model.config.kns_stance = {
             "markers": list(self.markers), "marker_ids": list(self.marker_ids),
             "input_format": self.input_format, "max_length": self.max_length,
-            "class_weights": self.class_weights, "class_balance": self.balance,
+            "class_weights": self.class_weights, "class_balance": self.balance, "head": self.head,
         }
         # compute_loss below returns a mean loss: let Trainer divide it by the accumulation steps.
         model.accepts_loss_kwargs = False
@@ -456,7 +482,7 @@ class StanceTask:
         if self._delta and not folder.name.startswith("checkpoint-"):
             fold_marker_delta_file(folder, self.marker_ids)
         meta = {"labels": list(STANCE_LABELS), "markers": list(self.markers), "marker_ids": list(self.marker_ids),
-                "input_format": self.input_format, "max_length": self.max_length,
+                "input_format": self.input_format, "max_length": self.max_length, "head": self.head,
                 "class_weights": self.class_weights, "train_counts": self.train_counts,
                 "warm_start": self.warm_start_info}
         (folder / "kns_stance.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

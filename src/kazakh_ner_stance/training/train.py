@@ -42,7 +42,7 @@ TASKS = {
 # Keys of the `trainer` config group that are ours; everything in `trainer.args` goes to
 # TrainingArguments unchanged, so any of its options can be set from the command line.
 _OWN_KEYS = {"preset", "args", "early_stopping_patience", "num_threads", "resume", "pad_to_multiple_of",
-             "eval_batch_size", "freeze_word_embeddings"}
+             "eval_batch_size", "freeze_word_embeddings", "cpu_linear"}
 
 
 def load_task(name: str):
@@ -224,6 +224,13 @@ def run_train(cfg: DictConfig) -> float:
     if cfg.trainer.get("freeze_word_embeddings", False):
         frozen = freeze_word_embeddings(model)
         log.info("froze the word-embedding matrix (%s parameters)", f"{frozen:,}")
+    from ..cpu_kernels import apply_cpu_linear
+
+    # Only the layers' forward changes (CPU float32 inputs take oneDNN GEMMs, see
+    # cpu_kernels.py); weights, checkpoints and CUDA runs are untouched.
+    switched = apply_cpu_linear(model, str(cfg.trainer.get("cpu_linear", "torch")))
+    if switched:
+        log.info("%d linear layers run on oneDNN on CPU (trainer.cpu_linear)", switched)
     train_features = task.encode_train(train_split)
 
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))

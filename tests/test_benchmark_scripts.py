@@ -1,0 +1,32 @@
+"""The prediction benchmark runs end to end on a tiny checkpoint and writes its table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_predict_smoke(tiny_ner_checkpoint, tmp_path, capsys):
+    bench = _load("benchmark_predict")
+    out = tmp_path / "bench.json"
+    rc = bench.main([f"checkpoint={tiny_ner_checkpoint}", f"file={ROOT / 'tests/fixtures/ner_tiny/IOB2_valid.txt'}",
+                     "n=8", "warmup=2", "backends=[torch]", "threads=1", "show=1", f"out={out}"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "| system | sentences/s |" in text
+    rows = json.loads(out.read_text(encoding="utf-8"))["rows"]
+    names = [r["system"] for r in rows]
+    assert names[0] == "pipeline (bs=1)"
+    assert any("cpu_linear=auto" in n for n in names) and any("cpu_linear=torch" in n for n in names)
+    for r in rows:
+        assert 0.0 <= r["agreement"] <= 1.0 and r["sentences_per_s"] > 0

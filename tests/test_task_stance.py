@@ -148,6 +148,10 @@ def test_class_weights_applied(stance_overrides, tiny_stance_dataset, tiny_encod
     assert model.config.kns_stance["class_weights"] == task.class_weights
     feats = task.encode_train(ds["train"])
     batch = task.data_collator()([feats[i] for i in range(8)])
+    model.eval()  # no dropout: both forwards below must see the same logits
+    with torch.no_grad():  # a fresh head is near-uniform, where weighting cannot show: spread it
+        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        torch.nn.init.normal_(last.weight, std=1.0, generator=torch.Generator().manual_seed(0))
     loss = task.compute_loss(model, batch)
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits

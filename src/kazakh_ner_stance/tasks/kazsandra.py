@@ -6,7 +6,9 @@ Sentiment is not stance, but a review's polarity is an attitude toward the thing
 a short first stage maps positive -> FAVOR and negative -> AGAINST and trains the encoder and
 the classification head on a subsample before the stance data. The input has the stance
 task's pair shape: a fixed target phrase (``target_text``, "this product" by default) and the
-review as the sentence, with no span markers (the review has no target span). Whether it
+review as the sentence. The review has no target span, so with the pooler head it carries no
+markers; with the markers head (which reads the marker vectors) the target phrase, wrapped in
+the markers, opens the sentence ("[TGT] бұл өнім [/TGT] <review>"). Whether it
 helps is an empirical question measured on dev/test macro-F1 (see the task config comments).
 """
 
@@ -85,9 +87,11 @@ def subsample(rows: list[dict], n: int | None, seed: int, balanced: bool = True)
     return out
 
 
-def _encode(tokenizer, rows, target_text: str, max_length: int, max_words: int):
+def _encode(tokenizer, rows, target_text: str, max_length: int, max_words: int, markers=None):
     target = target_text.split()
     texts = [r["text"].split()[:max_words] for r in rows]
+    if markers:
+        texts = [[markers[0], *target, markers[1], *t] for t in texts]
     enc = tokenizer([target] * len(rows), texts, is_split_into_words=True, truncation="only_second",
                     max_length=max_length)
     labels = [POLARITY_TO_STANCE[r["label"]] for r in rows]
@@ -163,8 +167,9 @@ def warm_start_stance(model, tokenizer, ws, task=None, freeze_embeddings: bool =
     max_length = int(ws.get("max_length", 128))
     max_words = int(ws.get("max_words", 96))
     target_text = str(ws.get("target_text", "бұл өнім"))
-    feats = _encode(tokenizer, rows, target_text, max_length, max_words)
-    eval_feats = _encode(tokenizer, eval_rows, target_text, max_length, max_words) if eval_rows else []
+    markers = tuple(task.markers) if task is not None and getattr(task, "head", "pooler") == "markers" else None
+    feats = _encode(tokenizer, rows, target_text, max_length, max_words, markers)
+    eval_feats = _encode(tokenizer, eval_rows, target_text, max_length, max_words, markers) if eval_rows else []
 
     emb = model.get_input_embeddings().weight
     emb_trainable = emb.requires_grad

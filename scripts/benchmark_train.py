@@ -9,9 +9,10 @@ needs to reach the baseline's final dev F1.
     python scripts/benchmark_train.py --max-train-samples 0 --epochs 3   # the full train split
 
 baseline (a): Trainer defaults as run_ner.py uses them: lr 5e-5, batch 8, no warm-up, no
-weight decay, random order with dynamic padding, every parameter trained.
+weight decay, random order with dynamic padding, every parameter trained, PyTorch's default
+GEMM kernels.
 project  (b): trainer=cpu (lr 1.5e-4, batch 32, 6% warm-up, length-grouped batches, frozen
-word-embedding matrix). Checkpoint saving is off in both, so it does not count as training.
+word-embedding matrix, oneDNN linear layers). Checkpoint saving is off in both, so it does not count as training.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ BASELINE = [
     "trainer.args.learning_rate=5e-5", "trainer.args.per_device_train_batch_size=8",
     "trainer.args.warmup_steps=0", "trainer.args.weight_decay=0.0",
     "trainer.args.train_sampling_strategy=random", "trainer.freeze_word_embeddings=false",
+    "trainer.cpu_linear=torch",  # PyTorch's default (MKL) GEMMs, as run_ner.py gets them
 ]
 PROJECT: list[str] = []  # the cpu preset as it is
 

@@ -49,6 +49,10 @@ def make_rows(n: int, seed: int, names: list[str]) -> list[dict]:
             put(org, "ORGANISATION", 0)
         plain(["."])
         rows.append({"sent_id": f"J{seed}-{i}", "tokens": toks, "ner_tags": tags, "targets": targets, "split": ""})
+        if i % 4 == 3:  # a sentence with no target (joint_sentences=all): NER loss only
+            words = rng.sample(FILLER, rng.randint(2, 4)) + ["."]
+            rows.append({"sent_id": f"J{seed}-{i}-plain", "tokens": words, "ner_tags": [0] * len(words),
+                         "targets": [], "split": ""})
     # one sentence far longer than the window: the NER windows and the span's window must work
     long_toks = ["сөз"] * 40 + ["Тоқаев"] + ["сөз"] * 30 + ["Астана", "."]
     long_tags = [0] * 40 + [idx["B-PERSON"]] + [0] * 30 + [idx["B-GPE"], 0]

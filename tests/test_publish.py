@@ -131,13 +131,14 @@ def _copy(folder: Path, tmp_path: Path) -> Path:
 
 
 def _tamper_weights(folder: Path) -> None:
-    """Swap two rows of the classifier: a valid safetensors file with different weights."""
+    """Swap two rows of the output layer (`classifier.weight`, or the markers head's last
+    layer `head.4.weight`): a valid safetensors file with different weights."""
     import torch
     from safetensors.torch import load_file, save_file
 
     path = folder / "model.safetensors"
     tensors = load_file(str(path))
-    key = next(k for k in tensors if k.startswith("classifier") and k.endswith("weight"))
+    key = max(k for k in tensors if k.startswith(("classifier", "head.")) and k.endswith("weight"))
     w = tensors[key].clone()
     w[[0, 1]] = w[[1, 0]]
     tensors[key] = w * 3 + torch.randn_like(w)
@@ -587,6 +588,8 @@ def test_stance_release_card_and_reload_check(tiny_stance_checkpoint, tmp_path, 
     assert meta["pipeline_tag"] == "text-classification"
     text = (folder / "README.md").read_text()
     assert "not part of KazNERD" in text and "F_avg" in text and "Per class" in text and "Yeshpanov" in text
+    assert "`model_type: kns_stance`" in text  # the markers head needs the package to load
+    assert 'pipeline("token-classification"' not in text
     assert "kns_stance.json" in {p.name for p in folder.iterdir()}
     v = json.loads((folder / "verification.json").read_text())
     assert v["check"] == "sample re-scoring" and v["metrics_json_check"].startswith("whole `test` split")

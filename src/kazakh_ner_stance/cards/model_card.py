@@ -145,10 +145,22 @@ def _usage(inp: ModelCardInputs) -> str:
         'print(predictor(["Қасым-Жомарт Тоқаев Астанада Қазақстан халқына Жолдау жариялады."]))',
         "```",
     ]
-    if inp.task in ("ner", "joint"):
+    task_cfg = ((inp.training or {}).get("config") or {}).get("task") or {}
+    custom = {"joint": "kns_joint", "stance": "kns_stance" if task_cfg.get("head", "pooler") == "markers" else None}
+    if custom.get(inp.task):
         lines += [
             "",
-            "With plain `transformers` (labels sit on the first sub-word of each word, hence "
+            f"The architecture (`model_type: {custom[inp.task]}`) is defined by the `kazakh_ner_stance` "
+            "package, which registers it with transformers' Auto classes when it is imported; "
+            "install the package to load this checkpoint (no remote code is executed).",
+        ]
+    if inp.task == "ner":
+        how = ("every sub-word carries its word's label (B- on the first, I- on the rest), so the "
+               "pipeline's own word grouping gives the same entities"
+               if task_cfg.get("label_all_subwords") else "labels sit on the first sub-word of each word")
+        lines += [
+            "",
+            f"With plain `transformers` ({how}; use "
             '`aggregation_strategy="first"`):',
             "",
             "```python",

@@ -35,8 +35,11 @@ STANCE_TYPES = ("PERSON", "ORGANISATION", "GPE", "NORP", "EVENT", "PROJECT", "LA
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PretrainedConfig
 from transformers.utils import ModelOutput
+
+from .encoder_heads import (EncoderWithHeads, encoder_config_from_dict, encoder_from_config,
+                            load_pretrained_encoder, mlp_head)
 
 
 class KnsJointConfig(PretrainedConfig):
@@ -69,9 +72,7 @@ class KnsJointConfig(PretrainedConfig):
         super().__init__(**kwargs)
 
     def encoder_config(self) -> PretrainedConfig:
-        d = dict(self.encoder)
-        model_type = d.pop("model_type")
-        return AutoConfig.for_model(model_type, **d)
+        return encoder_config_from_dict(self.encoder)
 
 
 @dataclass
@@ -83,18 +84,13 @@ class KnsJointOutput(ModelOutput):
     stance_loss: "torch.FloatTensor | None" = None
 
 
-class KnsJointModel(PreTrainedModel):
+class KnsJointModel(EncoderWithHeads):
     config_class = KnsJointConfig
-    base_model_prefix = "encoder"
-    main_input_name = "input_ids"
-    supports_gradient_checkpointing = True
-    # forward returns a mean loss: Trainer divides it by the gradient-accumulation steps.
-    accepts_loss_kwargs = False
 
     def __init__(self, config: KnsJointConfig, encoder=None):
         super().__init__(config)
         enc_cfg = config.encoder_config()
-        self.encoder = encoder if encoder is not None else _encoder_from_config(enc_cfg)
+        self.encoder = encoder if encoder is not None else encoder_from_config(enc_cfg)
         h = int(enc_cfg.hidden_size)
         dropout = getattr(enc_cfg, "hidden_dropout_prob", 0.1)
         self.dropout = nn.Dropout(dropout if dropout is not None else 0.1)
@@ -102,44 +98,17 @@ class KnsJointModel(PreTrainedModel):
         n_span = {"mean": 1, "first_last": 2, "mean_first_last": 3}[config.span_pooling]
         in_dim = h * (n_span + (1 if config.use_cls else 0))
         hidden = int(config.stance_hidden or h)
-        self.stance_head = nn.Sequential(
-            nn.Dropout(config.stance_dropout), nn.Linear(in_dim, hidden), nn.Tanh(),
-            nn.Dropout(config.stance_dropout), nn.Linear(hidden, len(config.stance_labels)),
-        )
+        self.stance_head = mlp_head(in_dim, hidden, len(config.stance_labels), config.stance_dropout)
         self.post_init()
-
-    def _init_weights(self, module):
-        std = float(self.config.encoder.get("initializer_range", 0.02))
-        if isinstance(module, nn.Linear):
-            module.weight.data.normal_(mean=0.0, std=std)
-            if module.bias is not None:
-                module.bias.data.zero_()
-        elif isinstance(module, nn.Embedding):
-            module.weight.data.normal_(mean=0.0, std=std)
-        elif isinstance(module, nn.LayerNorm):
-            module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
-
-    def get_input_embeddings(self):
-        return self.encoder.get_input_embeddings()
-
-    def set_input_embeddings(self, value):
-        self.encoder.set_input_embeddings(value)
 
     @classmethod
     def from_encoder(cls, model_dir, **config_kwargs) -> "KnsJointModel":
         """A new joint model around a pretrained encoder folder (heads randomly initialised)."""
-        try:
-            pretrained = AutoModel.from_pretrained(model_dir, use_safetensors=True, add_pooling_layer=False)
-        except TypeError:
-            pretrained = AutoModel.from_pretrained(model_dir, use_safetensors=True)
+        pretrained = load_pretrained_encoder(model_dir)
         config_kwargs.setdefault("pad_token_id", pretrained.config.pad_token_id)
         config = KnsJointConfig(encoder=pretrained.config.to_dict(), **config_kwargs)
         model = cls(config)
-        # Copied in after post_init, so no weight initialisation can touch the pretrained encoder.
-        missing, unexpected = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
-        if unexpected or [k for k in missing if "position_ids" not in k]:
-            raise KnsError(f"encoder weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        model.copy_encoder_weights(pretrained)
         return model
 
     def span_vectors(self, hidden, span_starts, span_ends):
@@ -195,13 +164,6 @@ class KnsJointModel(PreTrainedModel):
             loss = w * stance_loss if loss is None else loss + w * stance_loss
         return KnsJointOutput(loss=loss, logits=logits, stance_logits=stance_logits, ner_loss=ner_loss,
                               stance_loss=stance_loss)
-
-
-def _encoder_from_config(enc_cfg):
-    try:
-        return AutoModel.from_config(enc_cfg, add_pooling_layer=False)
-    except TypeError:  # encoders without a pooler
-        return AutoModel.from_config(enc_cfg)
 
 
 AutoConfig.register("kns_joint", KnsJointConfig, exist_ok=True)

@@ -375,7 +375,7 @@ class StanceTask:
     # ---- model
 
     def build_model(self, model_dir):
-        from transformers import AutoModel, AutoModelForSequenceClassification
+        from transformers import AutoModelForSequenceClassification
 
         noise = float(self.cfg.task.get("marker_init_noise", 0.1))
         if self.head == "pooler":
@@ -385,12 +385,10 @@ class StanceTask:
             )
             init_marker_embeddings(model, self.marker_ids, self.n_real_vocab, seed=int(self.cfg.seed), noise=noise)
         else:
+            from .encoder_heads import load_pretrained_encoder
             from .stance_model import KnsStanceModel
 
-            try:
-                encoder = AutoModel.from_pretrained(model_dir, use_safetensors=True, add_pooling_layer=False)
-            except TypeError:  # encoders without a pooler
-                encoder = AutoModel.from_pretrained(model_dir, use_safetensors=True)
+            encoder = load_pretrained_encoder(model_dir)
             # Rows for the markers first, so the wrapped config records the grown vocabulary.
             init_marker_embeddings(encoder, self.marker_ids, self.n_real_vocab, seed=int(self.cfg.seed), noise=noise)
             model = KnsStanceModel.from_encoder(

@@ -20,10 +20,11 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..errors import KnsError
+from .encoder_heads import EncoderWithHeads, encoder_config_from_dict, encoder_from_config, mlp_head
 
 STANCE_HEADS = ("pooler", "markers")
 
@@ -45,57 +46,23 @@ class KnsStanceConfig(PretrainedConfig):
         super().__init__(**kwargs)
 
     def encoder_config(self) -> PretrainedConfig:
-        d = dict(self.encoder)
-        model_type = d.pop("model_type")
-        return AutoConfig.for_model(model_type, **d)
+        return encoder_config_from_dict(self.encoder)
 
 
-def _encoder_from_config(enc_cfg):
-    try:
-        return AutoModel.from_config(enc_cfg, add_pooling_layer=False)
-    except TypeError:  # encoders without a pooler
-        return AutoModel.from_config(enc_cfg)
-
-
-class KnsStanceModel(PreTrainedModel):
+class KnsStanceModel(EncoderWithHeads):
     config_class = KnsStanceConfig
-    base_model_prefix = "encoder"
-    main_input_name = "input_ids"
-    supports_gradient_checkpointing = True
-    accepts_loss_kwargs = False
 
     def __init__(self, config: KnsStanceConfig, encoder=None):
         super().__init__(config)
         if len(config.marker_ids) != 2:
             raise KnsError(f"kns_stance needs the ids of the opening and closing marker, got {config.marker_ids}")
         enc_cfg = config.encoder_config()
-        self.encoder = encoder if encoder is not None else _encoder_from_config(enc_cfg)
+        self.encoder = encoder if encoder is not None else encoder_from_config(enc_cfg)
         h = int(enc_cfg.hidden_size)
         hidden = int(config.head_hidden or h)
         in_dim = h * (3 if config.use_cls else 2)
-        self.head = nn.Sequential(
-            nn.Dropout(config.head_dropout), nn.Linear(in_dim, hidden), nn.Tanh(),
-            nn.Dropout(config.head_dropout), nn.Linear(hidden, config.num_labels),
-        )
+        self.head = mlp_head(in_dim, hidden, config.num_labels, config.head_dropout)
         self.post_init()
-
-    def _init_weights(self, module):
-        std = float(self.config.encoder.get("initializer_range", 0.02))
-        if isinstance(module, nn.Linear):
-            module.weight.data.normal_(mean=0.0, std=std)
-            if module.bias is not None:
-                module.bias.data.zero_()
-        elif isinstance(module, nn.Embedding):
-            module.weight.data.normal_(mean=0.0, std=std)
-        elif isinstance(module, nn.LayerNorm):
-            module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
-
-    def get_input_embeddings(self):
-        return self.encoder.get_input_embeddings()
-
-    def set_input_embeddings(self, value):
-        self.encoder.set_input_embeddings(value)
 
     @classmethod
     def from_encoder(cls, encoder, marker_ids: Sequence[int], **config_kwargs) -> "KnsStanceModel":
@@ -103,10 +70,7 @@ class KnsStanceModel(PreTrainedModel):
         config_kwargs.setdefault("pad_token_id", encoder.config.pad_token_id)
         config = KnsStanceConfig(encoder=encoder.config.to_dict(), marker_ids=marker_ids, **config_kwargs)
         model = cls(config)
-        # Copied in after post_init, so no weight initialisation touches the pretrained encoder.
-        missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
-        if unexpected or [k for k in missing if "position_ids" not in k]:
-            raise KnsError(f"encoder weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        model.copy_encoder_weights(encoder)
         return model
 
     def marker_positions(self, input_ids):

@@ -202,7 +202,7 @@ def warm_start_stance(model, tokenizer, ws, task=None, freeze_embeddings: bool =
             sched.step()
             opt.zero_grad(set_to_none=True)
             step += 1
-            running += float(loss)
+            running += float(loss.detach())
             if step % 25 == 0:
                 log.info("warm start step %d/%d loss %.4f", step, total, running / 25)
                 running = 0.0

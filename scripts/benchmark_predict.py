@@ -194,7 +194,9 @@ def main(argv: list[str]) -> int:
         print(f"| {r['system']} | {r['sentences_per_s']:.1f} | {r['ratio']:.2f} | {100 * r['agreement']:.2f}% "
               f"({same}/{n}) | {explained}/{len(differ)} | {load} |")
     print(f"\nthe pipeline's words equal ours in {n_same_seg}/{n} sentences (its heuristic makes a word of every "
-          f"piece after a space, e.g. sentencepiece's lone '▁' before a word, and keeps punctuation glued on)")
+          f"piece after a space: sentencepiece's lone '▁' before ' .', ' ,', digits and some letters becomes a word "
+          f"of its own, whose label the model never saw in training unless it labels every sub-word "
+          f"(task.label_all_subwords=true); with join=natural punctuation also stays glued on)")
     ents_total = sum(len(e) for e in ref_ents)
     print(f"\n{reference}: {ents_total} entities in {n} sentences")
     for r in rows:

@@ -158,8 +158,8 @@ def test_class_weights_applied(stance_overrides, tiny_stance_dataset, tiny_encod
     w = torch.tensor(task.class_weights)
     expected = torch.nn.functional.cross_entropy(logits, batch["labels"], weight=w)
     plain = torch.nn.functional.cross_entropy(logits, batch["labels"])
-    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
-    assert float(loss) != pytest.approx(float(plain), rel=1e-4)
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-4)
+    assert float(loss.detach()) != pytest.approx(float(plain), rel=1e-4)
 
     none = compose("train", stance_overrides + ["task.class_balance=none"])
     assert StanceTask(none, ds, AutoTokenizer.from_pretrained(tiny_encoder)).class_weights is None

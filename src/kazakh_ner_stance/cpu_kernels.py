@@ -23,6 +23,10 @@ import functools
 import logging
 import types
 
+import torch
+
+from .errors import KnsError
+
 log = logging.getLogger(__name__)
 
 CPU_LINEAR_CHOICES = ("auto", "onednn", "torch")
@@ -32,8 +36,6 @@ CPU_LINEAR_CHOICES = ("auto", "onednn", "torch")
 def onednn_linear_available() -> bool:
     """True when the oneDNN linear op exists here and matches `F.linear` on a random input."""
     try:
-        import torch
-
         if not torch.backends.mkldnn.is_available():
             return False
         gen = torch.Generator().manual_seed(0)
@@ -51,54 +53,39 @@ def onednn_linear_available() -> bool:
 
 
 def _linear(x, weight, bias):
-    import torch
-
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
 
 
-_FUNCTION = None
+class OneDnnLinear(torch.autograd.Function):
+    """y = xW' + b whose three GEMMs (forward, dx = dy W, dW = dy' x) all run in oneDNN."""
 
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _linear(x, weight, bias)
 
-def _linear_function():
-    """An autograd Function whose three GEMMs (y = xW'+b, dx = dy W, dW = dy'x) all run in
-    oneDNN; built lazily so that importing this module never needs torch."""
-    global _FUNCTION
-    if _FUNCTION is None:
-        import torch
-
-        class OneDnnLinear(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx, x, weight, bias):
-                ctx.save_for_backward(x, weight)
-                ctx.has_bias = bias is not None
-                return _linear(x, weight, bias)
-
-            @staticmethod
-            def backward(ctx, grad):
-                x, weight = ctx.saved_tensors
-                grad_x = grad_w = grad_b = None
-                if ctx.needs_input_grad[0]:
-                    grad_x = _linear(grad, weight.t().contiguous(), None)
-                if ctx.needs_input_grad[1] or (ctx.has_bias and ctx.needs_input_grad[2]):
-                    g2 = grad.reshape(-1, grad.shape[-1])
-                    if ctx.needs_input_grad[1]:
-                        x2 = x.reshape(-1, x.shape[-1])
-                        grad_w = _linear(g2.t().contiguous(), x2.t().contiguous(), None)
-                    if ctx.has_bias and ctx.needs_input_grad[2]:
-                        grad_b = g2.sum(0)
-                return grad_x, grad_w, grad_b
-
-        _FUNCTION = OneDnnLinear
-    return _FUNCTION
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _linear(grad, weight.t().contiguous(), None)
+        if ctx.needs_input_grad[1] or (ctx.has_bias and ctx.needs_input_grad[2]):
+            g2 = grad.reshape(-1, grad.shape[-1])
+            if ctx.needs_input_grad[1]:
+                x2 = x.reshape(-1, x.shape[-1])
+                grad_w = _linear(g2.t().contiguous(), x2.t().contiguous(), None)
+            if ctx.has_bias and ctx.needs_input_grad[2]:
+                grad_b = g2.sum(0)
+        return grad_x, grad_w, grad_b
 
 
 def _onednn_forward(self, x):
-    import torch
-
     if x.device.type == "cpu" and x.dtype == torch.float32 and self.weight.dtype == torch.float32:
         if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad
                                         or (self.bias is not None and self.bias.requires_grad)):
-            return _linear_function().apply(x, self.weight, self.bias)
+            return OneDnnLinear.apply(x, self.weight, self.bias)
         return _linear(x, self.weight, self.bias)
     return torch.nn.functional.linear(x, self.weight, self.bias)
 
@@ -108,8 +95,6 @@ def use_onednn_linears(model) -> int:
     autograd is on); returns how many layers were switched (0 when oneDNN is not usable here).
     Only the forward method of each layer changes: parameters, state_dict and saved
     checkpoints are exactly as before."""
-    import torch
-
     if not onednn_linear_available():
         return 0
     n = 0
@@ -124,8 +109,6 @@ def use_onednn_linears(model) -> int:
 def apply_cpu_linear(model, choice: str = "auto", device: str | None = None) -> int:
     """The loaders' switch: `auto` uses oneDNN on CPU when it is usable, `onednn` insists (an
     error when it is not usable), `torch` leaves the model alone."""
-    from .errors import KnsError
-
     choice = str(choice or "auto")
     if choice not in CPU_LINEAR_CHOICES:
         raise KnsError(f"cpu_linear must be one of {CPU_LINEAR_CHOICES}, not {choice!r}")

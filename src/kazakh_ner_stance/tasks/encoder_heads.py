@@ -11,10 +11,20 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from ..errors import KnsError
 
 
-def encoder_config_from_dict(encoder: dict) -> PretrainedConfig:
-    d = dict(encoder)
-    model_type = d.pop("model_type")
-    return AutoConfig.for_model(model_type, **d)
+class EncoderHeadsConfig(PretrainedConfig):
+    """Base config: `encoder` holds the wrapped encoder's config as a dict (so one config.json
+    describes the whole model); subclasses add their heads' settings."""
+
+    def __init__(self, encoder: dict | None = None, **kwargs):
+        if isinstance(encoder, PretrainedConfig):
+            encoder = encoder.to_dict()
+        self.encoder = dict(encoder or {})
+        super().__init__(**kwargs)
+
+    def encoder_config(self) -> PretrainedConfig:
+        d = dict(self.encoder)
+        model_type = d.pop("model_type")
+        return AutoConfig.for_model(model_type, **d)
 
 
 def encoder_from_config(enc_cfg):

@@ -35,14 +35,13 @@ STANCE_TYPES = ("PERSON", "ORGANISATION", "GPE", "NORP", "EVENT", "PROJECT", "LA
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig
+from transformers import AutoConfig, AutoModel
 from transformers.utils import ModelOutput
 
-from .encoder_heads import (EncoderWithHeads, encoder_config_from_dict, encoder_from_config,
-                            load_pretrained_encoder, mlp_head)
+from .encoder_heads import EncoderHeadsConfig, EncoderWithHeads, encoder_from_config, load_pretrained_encoder, mlp_head
 
 
-class KnsJointConfig(PretrainedConfig):
+class KnsJointConfig(EncoderHeadsConfig):
     """The encoder's config (as a dict) plus both heads' settings; `id2label` is the NER map."""
 
     model_type = "kns_joint"
@@ -53,9 +52,6 @@ class KnsJointConfig(PretrainedConfig):
                  stance_class_weights: Sequence[float] | None = None,
                  stance_types: Sequence[str] = STANCE_TYPES, window_max_length: int = 256, window_overlap: int = 32,
                  **kwargs):
-        if isinstance(encoder, PretrainedConfig):
-            encoder = encoder.to_dict()
-        self.encoder = dict(encoder or {})
         self.stance_labels = list(stance_labels)
         if span_pooling not in ("mean", "first_last", "mean_first_last"):
             raise ValueError(f"span_pooling must be mean, first_last or mean_first_last, not {span_pooling!r}")
@@ -69,10 +65,7 @@ class KnsJointConfig(PretrainedConfig):
         # (not `max_length`: transformers reserves that name for generation settings)
         self.window_max_length = int(window_max_length)
         self.window_overlap = int(window_overlap)
-        super().__init__(**kwargs)
-
-    def encoder_config(self) -> PretrainedConfig:
-        return encoder_config_from_dict(self.encoder)
+        super().__init__(encoder=encoder, **kwargs)
 
 
 @dataclass
@@ -366,17 +359,11 @@ def load_joint_checkpoint(path, device: str | None = None, cpu_linear: str = "to
     ner_id2label, stance_labels, stance_types, max_length, window_overlap and kns_training.json."""
     from transformers import AutoTokenizer
 
-    from .ner import check_checkpoint
+    from .ner import check_checkpoint, ready_for_inference
 
     path, training = check_checkpoint(path, "joint")
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = KnsJointModel.from_pretrained(path, use_safetensors=True)
-    if device:
-        model.to(device)
-    model.eval()
-    from ..cpu_kernels import apply_cpu_linear
-
-    apply_cpu_linear(model, cpu_linear, device)  # as in load_ner_checkpoint
+    model = ready_for_inference(KnsJointModel.from_pretrained(path, use_safetensors=True), device, cpu_linear)
     cfg = model.config
     info = {
         "ner_id2label": {int(k): v for k, v in cfg.id2label.items()},

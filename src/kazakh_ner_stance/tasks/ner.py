@@ -254,21 +254,28 @@ def check_checkpoint(path, task: str) -> tuple[Path, dict]:
     return path, info
 
 
+def ready_for_inference(model, device: str | None = None, cpu_linear: str = "torch"):
+    """What every checkpoint loader does last: move to `device`, eval mode, and the CPU linear
+    kernels (`cpu_linear`: auto/onednn route the linear layers through oneDNN on CPU, see
+    cpu_kernels.py; torch, the loaders' default and what ONNX export needs, leaves them)."""
+    from ..cpu_kernels import apply_cpu_linear
+
+    if device:
+        model.to(device)
+    model.eval()
+    apply_cpu_linear(model, cpu_linear, device)
+    return model
+
+
 def load_ner_checkpoint(path, device: str | None = None, cpu_linear: str = "torch"):
-    """Load (model, tokenizer, id2label) from a checkpoint folder, safetensors only.
-    `cpu_linear`: auto/onednn run the linear layers through oneDNN on CPU (cpu_kernels.py);
-    torch (the default, and what ONNX export needs) leaves the model as loaded."""
+    """Load (model, tokenizer, id2label) from a checkpoint folder, safetensors only;
+    `device` and `cpu_linear` as in `ready_for_inference`."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     path, _ = check_checkpoint(path, "ner")
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForTokenClassification.from_pretrained(path, use_safetensors=True)
-    if device:
-        model.to(device)
-    model.eval()
-    from ..cpu_kernels import apply_cpu_linear
-
-    apply_cpu_linear(model, cpu_linear, device)
+    model = ready_for_inference(AutoModelForTokenClassification.from_pretrained(path, use_safetensors=True),
+                                device, cpu_linear)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     return model, tokenizer, id2label
 

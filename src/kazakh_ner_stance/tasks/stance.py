@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..errors import KnsError
-from .ner import check_checkpoint, pieces_per_word
+from .ner import check_checkpoint, pieces_per_word, ready_for_inference
 
 log = logging.getLogger(__name__)
 
 STANCE_LABELS = ("NONE", "FAVOR", "AGAINST")  # ClassLabel ids 0, 1, 2 everywhere
 ID2LABEL = dict(enumerate(STANCE_LABELS))
 MARKERS = ("[TGT]", "[/TGT]")
+STANCE_HEADS = ("pooler", "markers")  # task.head; markers: tasks/stance_model.py
 DELTA_KEY = "kns_marker_delta"
 
 
@@ -262,7 +263,7 @@ def predict_stance(model, tokenizer, items: Sequence[Mapping], batch_size: int =
 
 def load_stance_checkpoint(path, device: str | None = None, cpu_linear: str = "torch"):
     """(model, tokenizer, id2label) from a stance checkpoint folder (safetensors only);
-    `cpu_linear` as in `load_ner_checkpoint`."""
+    `device` and `cpu_linear` as in `tasks.ner.ready_for_inference`."""
     import torch
     from safetensors import safe_open
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -285,12 +286,7 @@ def load_stance_checkpoint(path, device: str | None = None, cpu_linear: str = "t
                 w = model.get_input_embeddings().weight
                 for j, m in enumerate(markers):
                     w[vocab[m]] += delta[j].to(w.dtype)
-    if device:
-        model.to(device)
-    model.eval()
-    from ..cpu_kernels import apply_cpu_linear
-
-    apply_cpu_linear(model, cpu_linear, device)
+    ready_for_inference(model, device, cpu_linear)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     return model, tokenizer, id2label
 
@@ -346,8 +342,8 @@ class StanceTask:
         self.markers = tuple(cfg.task.get("markers", MARKERS))
         self.bootstrap_n = int(cfg.task.get("bootstrap_n", 1000))
         self.head = str(cfg.task.get("head", "pooler"))
-        if self.head not in ("pooler", "markers"):
-            raise KnsError(f"task.head must be pooler or markers, not {self.head!r}")
+        if self.head not in STANCE_HEADS:
+            raise KnsError(f"task.head must be one of {STANCE_HEADS}, not {self.head!r}")
         if self.head == "markers" and self.input_format not in ("pair", "marked"):
             raise KnsError("task.head=markers needs the marked target span (input_format pair or marked)")
         self.balance = str(cfg.task.get("class_balance", "weights") or "none")

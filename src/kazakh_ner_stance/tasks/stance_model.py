@@ -20,33 +20,25 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
+from transformers import AutoConfig, AutoModelForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..errors import KnsError
-from .encoder_heads import EncoderWithHeads, encoder_config_from_dict, encoder_from_config, mlp_head
-
-STANCE_HEADS = ("pooler", "markers")
+from .encoder_heads import EncoderHeadsConfig, EncoderWithHeads, encoder_from_config, mlp_head
 
 
-class KnsStanceConfig(PretrainedConfig):
+class KnsStanceConfig(EncoderHeadsConfig):
     """The encoder's config (as a dict) plus the marker head's settings."""
 
     model_type = "kns_stance"
 
     def __init__(self, encoder: dict | None = None, marker_ids: Sequence[int] = (), use_cls: bool = True,
                  head_hidden: int | None = None, head_dropout: float = 0.1, **kwargs):
-        if isinstance(encoder, PretrainedConfig):
-            encoder = encoder.to_dict()
-        self.encoder = dict(encoder or {})
         self.marker_ids = [int(i) for i in marker_ids]
         self.use_cls = bool(use_cls)
         self.head_hidden = head_hidden
         self.head_dropout = float(head_dropout)
-        super().__init__(**kwargs)
-
-    def encoder_config(self) -> PretrainedConfig:
-        return encoder_config_from_dict(self.encoder)
+        super().__init__(encoder=encoder, **kwargs)
 
 
 class KnsStanceModel(EncoderWithHeads):

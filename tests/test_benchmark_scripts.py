@@ -30,3 +30,19 @@ def test_benchmark_predict_smoke(tiny_ner_checkpoint, tmp_path, capsys):
     assert any("cpu_linear=auto" in n for n in names) and any("cpu_linear=torch" in n for n in names)
     for r in rows:
         assert 0.0 <= r["agreement"] <= 1.0 and r["sentences_per_s"] > 0
+
+
+def test_benchmark_cpu_kernels_smoke(tmp_path):
+    import subprocess
+    import sys
+
+    from kazakh_ner_stance.cpu_kernels import onednn_linear_available
+
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_cpu_kernels.py"), "--repeat", "2",
+                           "--model-dir", str(tmp_path / "no_model")], capture_output=True, text=True, timeout=300)
+    if not onednn_linear_available():
+        assert proc.returncode == 1 and "not usable" in proc.stdout
+        return
+    assert proc.returncode == 0, proc.stderr
+    assert "| linear 1280x384 @ 384x1536, forward |" in proc.stdout
+    assert "| linear, forward + backward |" in proc.stdout

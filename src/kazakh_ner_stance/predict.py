@@ -361,7 +361,7 @@ class Predictor:
         backend="onnx" runs the NER model with onnxruntime from `model.onnx` in the checkpoint
         folder, its `onnx/` sub-folder (scripts/export_onnx.py) or `onnx_dir`. cpu_linear="auto"
         (torch backend on CPU) runs the linear layers through oneDNN when it is usable here
-        (kazakh_ner_stance.cpu_kernels: 2x faster on the reference CPU, the same predictions);
+        (kazakh_ner_stance.cpu_kernels: 1.86x faster on the reference CPU, the same predictions);
         "torch" keeps PyTorch's default kernels."""
         if backend not in BACKENDS:
             raise KnsError(f"backend must be one of {BACKENDS}, not {backend!r}")

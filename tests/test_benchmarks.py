@@ -220,3 +220,22 @@ def test_within_tolerances():
     assert suite.within(0.50, 0.509, ("abs", 0.01)) and not suite.within(0.50, 0.52, ("abs", 0.01))
     assert suite.within(True, True, ("exact", 0)) and not suite.within(5, 4, ("exact", 0))
     assert not suite.within(None, 1.0, ("rel", 0.25))
+
+
+def test_suite_goes_on_after_a_failing_benchmark(tmp_path, monkeypatch, capsys):
+    broken = suite.Benchmark("data", suite.TITLES["data"], False,
+                             lambda ctx, out: [sys.executable, "-c", "raise SystemExit('boom')"],
+                             lambda raw: {}, lambda f, raw: "", {})
+    fine = suite.Benchmark("tokenizer", suite.TITLES["tokenizer"], False,
+                           lambda ctx, out: [sys.executable, "-c", f"open({str(out)!r}, 'w').write('{{\"n\": 3}}')"],
+                           lambda raw: {"n": raw["n"]}, lambda f, raw: f"{f['n']} sentences", {"n": suite.EXACT})
+    monkeypatch.setattr(suite, "BENCHMARKS", [broken, fine])
+    monkeypatch.setattr(suite, "BY_ID", {"data": broken, "tokenizer": fine})
+    readme, results = tmp_path / "README.md", tmp_path / "results.json"
+    readme.write_text(README, encoding="utf-8")
+    rc = suite.main(["--readme", str(readme), "--results", str(results), "--work-dir", str(tmp_path / "w")], root=tmp_path)
+    assert rc == 1
+    assert "benchmark 'data' failed" in capsys.readouterr().err and "boom" in (tmp_path / "w" / "data.log").read_text()
+    assert list(json.loads(results.read_text())["benchmarks"]) == ["tokenizer"]
+    assert "| raw-text tokenizer round trip | " in readme.read_text()
+    assert "0.55 s in-process" in readme.read_text()  # the failed row keeps its figure

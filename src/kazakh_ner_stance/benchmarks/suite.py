@@ -416,9 +416,14 @@ def main(argv=None, root: Path | None = None) -> int:
         print(f"skipping predict: {msg}")
         chosen = [b for b in chosen if not b.needs_checkpoint]
 
-    fresh = {}
+    fresh, failed = {}, []
     for bench in chosen:
-        fresh[bench.id] = run_benchmark(bench, ctx)
+        try:
+            fresh[bench.id] = run_benchmark(bench, ctx)
+        except KnsError as err:  # the other rows are still worth measuring
+            print(f"error: {err}", file=sys.stderr)
+            failed.append(bench.id)
+            continue
         if not args.check:  # saved after each benchmark: a failure later loses nothing
             results.setdefault("benchmarks", {})[bench.id] = fresh[bench.id]
             results["updated"] = fresh[bench.id]["measured_at"]
@@ -427,13 +432,15 @@ def main(argv=None, root: Path | None = None) -> int:
             tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             tmp.replace(results_path)
 
+    if failed:
+        print(f"\nfailed: {', '.join(failed)} (their rows keep their earlier figures)", file=sys.stderr)
     if args.check:
-        return report_check(results, fresh, readme_path, root)
+        return report_check(results, fresh, readme_path, root) or (1 if failed else 0)
     print(f"\nresults: {results_path}")
     if not args.no_readme:
         changed = render_readme(readme_path, results, root)
         print(f"{readme_path}: results table {'regenerated' if changed else 'unchanged'}")
-    return 0
+    return 1 if failed else 0
 
 
 def report_check(results: dict, fresh: dict, readme_path: Path, root: Path) -> int:

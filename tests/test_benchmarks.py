@@ -239,3 +239,19 @@ def test_suite_goes_on_after_a_failing_benchmark(tmp_path, monkeypatch, capsys):
     assert list(json.loads(results.read_text())["benchmarks"]) == ["tokenizer"]
     assert "| raw-text tokenizer round trip | " in readme.read_text()
     assert "0.55 s in-process" in readme.read_text()  # the failed row keeps its figure
+
+
+def test_bad_results_file_and_readme_refused_before_running(tmp_path):
+    from kazakh_ner_stance.errors import KnsError
+
+    readme, results = tmp_path / "README.md", tmp_path / "results.json"
+    readme.write_text(README, encoding="utf-8")
+    results.write_text("{not json", encoding="utf-8")
+    with pytest.raises(KnsError, match=r"results\.json: not a results file"):
+        suite.main(["--render", "--readme", str(readme), "--results", str(results)], root=tmp_path)
+    results.unlink()
+    readme.write_text("# no markers\n", encoding="utf-8")
+    with pytest.raises(KnsError, match="results:begin"):
+        suite.main(["--only", "tokenizer", "--readme", str(readme), "--results", str(results),
+                    "--work-dir", str(tmp_path / "w")], root=tmp_path)
+    assert not (tmp_path / "w").exists()

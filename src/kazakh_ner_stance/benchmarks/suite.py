@@ -365,6 +365,18 @@ def render_readme(readme_path: Path, results: dict, root: Path) -> bool:
     return new != text
 
 
+def load_results(path: Path) -> dict:
+    if not path.is_file():
+        return {"benchmarks": {}}
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise KnsError(f"{path}: not a results file ({err}); restore it from git or delete it to start afresh") from None
+    if not isinstance(results, dict) or not isinstance(results.get("benchmarks", {}), dict):
+        raise KnsError(f"{path}: not a results file (expected an object with a 'benchmarks' object)")
+    return results
+
+
 def parse_args(argv=None):
     names = ", ".join(f"{b.id}{' (long)' if b.long else ''}" for b in BENCHMARKS)
     ap = argparse.ArgumentParser(prog="scripts/benchmarks.py", description=__doc__,
@@ -394,7 +406,9 @@ def main(argv=None, root: Path | None = None) -> int:
     root = Path(root or project_root()).resolve()
     results_path = args.results or root / "docs" / "results.json"
     readme_path = args.readme or root / "README.md"
-    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else {"benchmarks": {}}
+    results = load_results(results_path)
+    if not args.no_readme:  # a README without the markers is refused before anything runs
+        readme_table.table_block(readme_path.read_text(encoding="utf-8"))
     if args.render:
         changed = render_readme(readme_path, results, root)
         print(f"{readme_path}: results table {'regenerated' if changed else 'already up to date'}")

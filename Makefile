@@ -1,4 +1,5 @@
-# The README's two commands: `make run` (set up + main job) and `make test` (set up + tests).
+# The README's two commands: `make run` (set up + main job) and `make test` (set up + tests);
+# `make bench` re-measures the README's results table (BENCH_ARGS: e.g. --quick, --only train, --check).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,9 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 EXPERIMENT ?= kaznerd_e5_small_cpu
 
-.PHONY: setup run test clean-artifacts
+BENCH_ARGS ?=
+
+.PHONY: setup run test bench clean-artifacts
 
 setup: $(VENV)/.installed
 
@@ -24,6 +27,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python scripts/benchmarks.py $(BENCH_ARGS)
 
 clean-artifacts:
 	rm -rf artifacts

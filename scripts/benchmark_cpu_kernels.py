@@ -1,6 +1,6 @@
 """PyTorch's default CPU GEMMs (MKL in the wheel) vs oneDNN (kazakh_ner_stance.cpu_kernels).
 
-    python scripts/benchmark_cpu_kernels.py [--threads 1] [--model-dir artifacts/models/e5_small_offline]
+    python scripts/benchmark_cpu_kernels.py [--threads 1] [--model-dir artifacts/models/e5_small_offline] [--json OUT.json]
 
 Prints one table, each row timed both ways in the same run (median of repeats, after a
 warm-up), with the ratio and the largest difference between the two results:
@@ -14,6 +14,7 @@ warm-up), with the ratio and the largest difference between the two results:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 import warnings
@@ -37,6 +38,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--model-dir", default=str(ROOT / "artifacts" / "models" / "e5_small_offline"))
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
 
@@ -136,7 +138,22 @@ def main() -> int:
     if addmm_share is not None:
         print(f"\nforward pass of {model_dir.name} with PyTorch's default kernels: "
               f"{100 * addmm_share:.0f}% of CPU time in aten::addmm (the linear layers' GEMMs)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "threads": args.threads, "torch": torch.__version__, "addmm_share": addmm_share,
+            "rows": [{"what": name, "torch_ms": ref_ms, "onednn_ms": fast_ms, "speedup": ref_ms / fast_ms,
+                      "max_abs_diff": d} for name, ref_ms, fast_ms, d in rows],
+            "provenance": _provenance(args.threads),
+        }, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+
+def _provenance(threads):
+    from kazakh_ner_stance.benchmarks.provenance import provenance
+
+    return provenance(Path(__file__).resolve().parents[1], threads)  # the checkout this code runs from
 
 
 if __name__ == "__main__":

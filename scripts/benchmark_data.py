@@ -3,12 +3,13 @@
 Builds twice in-process (timing each phase), compares every output file byte for byte,
 then times the real command end to end (`python scripts/build_dataset.py`, imports included).
 
-    python scripts/benchmark_data.py [--source-dir ../shared/data/kaznerd] [--repeat 2] [--no-cli]
+    python scripts/benchmark_data.py [--source-dir ../shared/data/kaznerd] [--repeat 2] [--no-cli] [--json OUT.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def main(argv=None) -> int:
     parser.add_argument("--source-dir", default=None, help="default: data.source_dir of configs/data/kaznerd.yaml")
     parser.add_argument("--repeat", type=int, default=2, help="in-process builds (>= 2 checks byte identity)")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end command timing")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)  # the build's own warnings are shown by the command
 
@@ -76,7 +78,22 @@ def main(argv=None) -> int:
     if identical is not None:
         print(f"outputs of {len(runs)} builds byte-identical ({len(outputs[0])} files): {'yes' if identical else 'NO'}")
     print(f"fingerprint {first['fingerprint']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "sentences": first["input"]["sentences"], "tokens": first["input"]["tokens"],
+            "in_process_s": [r["timings"]["total"] for r in runs], "timings": [r["timings"] for r in runs],
+            "cli_s": cli_s, "identical": identical, "files": len(outputs[0]), "fingerprint": first["fingerprint"],
+            "provenance": _provenance(None),
+        }, indent=2) + "\n", encoding="utf-8")
     return 0 if identical in (True, None) else 1
+
+
+
+def _provenance(threads):
+    from kazakh_ner_stance.benchmarks.provenance import provenance
+
+    return provenance(Path(__file__).resolve().parents[1], threads)  # the checkout this code runs from
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python scripts/benchmark_predict.py checkpoint=DIR [n=1000] [batch_size=32] [threads=null]
         [backends=[torch,onnx]] [pipeline_batch_sizes=[1,32]] [join=space|natural] [file=IOB2]
-        [export_onnx=true] [repeat=1] [show=5] [out=FILE.json] [cpu_linear=[auto,torch]]
+        [export_onnx=true] [onnx_dir=DIR] [repeat=1] [show=5] [out=FILE.json] [cpu_linear=[auto,torch]]
 
 Input: the first `n` KazNERD sentences of `file` (default: the shared KazNERD validation file)
 re-joined as text, the *same strings* for every system: `join=space` joins the gold tokens
@@ -15,7 +15,8 @@ and length-sorts internally, the pipeline gets `batch_size`), the ratio to the p
 its default batch size (1), and the share of sentences whose entity set {(char_start,
 char_end, type)} is identical to the pipeline's (aggregation_strategy="first"). Models are
 warmed up first; the 1-minute load average is printed before and after each timing because
-the machine may be shared. ONNX needs `scripts/export_onnx.py` first, or `export_onnx=true`.
+the machine may be shared. ONNX needs `scripts/export_onnx.py` first, or `export_onnx=true`
+(written to `onnx_dir`, default CHECKPOINT/onnx; give another folder for a checkpoint you may not write to).
 The torch backend runs once per `cpu_linear` value: `auto` (oneDNN linear layers, the
 Predictor's default) and `torch` (PyTorch's default kernels, as the pipeline runs), so the
 table separates what batching gives from what the kernels give.
@@ -42,6 +43,7 @@ DEFAULTS = {
     "pipeline_batch_sizes": [1],
     "join": "space",
     "export_onnx": False,
+    "onnx_dir": None,
     "repeat": 1,
     "warmup": 16,
     "show": 5,
@@ -152,16 +154,16 @@ def main(argv: list[str]) -> int:
             from kazakh_ner_stance.predict import find_onnx_dir
 
             try:
-                find_onnx_dir(ckpt)
+                find_onnx_dir(ckpt, cfg.onnx_dir)
             except Exception:
                 if not cfg.export_onnx:
                     print("  onnx: no export found; run scripts/export_onnx.py first or pass export_onnx=true")
                     continue
                 from kazakh_ner_stance.onnx_export import export_onnx
 
-                info = export_onnx(ckpt)
+                info = export_onnx(ckpt, out_dir=cfg.onnx_dir)
                 print(f"  exported {info['out_dir']} ({info['exporter']}, parity {info['parity']['max_abs_diff']:.1e})")
-        extra = {"cpu_linear": kernel} if kernel else {}
+        extra = {"cpu_linear": kernel} if kernel else {"onnx_dir": cfg.onnx_dir}
         predictor = Predictor.from_pretrained(ckpt, backend=backend, batch_size=int(cfg.batch_size),
                                               num_threads=cfg.threads, **extra)
         predictor(texts[: cfg.warmup])
@@ -211,7 +213,11 @@ def main(argv: list[str]) -> int:
             print(f"  [{i}] only {r['system'].split(' (')[0]}: {fmt(ours - theirs)}; only pipeline: {fmt(theirs - ours)}")
     if cfg.out:
         Path(str(cfg.out)).parent.mkdir(parents=True, exist_ok=True)
-        Path(str(cfg.out)).write_text(json.dumps({"n": n, "join": join, "checkpoint": str(ckpt), "rows": rows},
+        from kazakh_ner_stance.benchmarks.provenance import provenance
+
+        record = {"n": n, "join": join, "checkpoint": str(ckpt), "file": str(src), "rows": rows,
+                  "provenance": provenance(Path(__file__).resolve().parents[1], torch.get_num_threads())}
+        Path(str(cfg.out)).write_text(json.dumps(record,
                                                  indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
 

@@ -5,12 +5,13 @@ punctuation, none after an opening « or bracket), tokenised back with `tokenize
 compared with the original tokens. Also checks that offsets slice the text exactly, and how
 many KazNERD sentence ends `split_sentences` finds when sentences are run together.
 
-    python scripts/benchmark_tokenizer.py [--file ../shared/data/kaznerd/IOB2_valid_sentid.txt] [--show 10]
+    python scripts/benchmark_tokenizer.py [--file ../shared/data/kaznerd/IOB2_valid_sentid.txt] [--show 10] [--json OUT.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -27,6 +28,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", type=Path, help="an IOB2 file (default: the shared KazNERD validation split)")
     parser.add_argument("--show", type=int, default=10, help="mismatches to print")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
     from kazakh_ner_stance.config import compose
@@ -91,6 +93,15 @@ def main(argv=None) -> int:
         print("\nmismatch kinds: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
     for sent, text, words in mismatches[: args.show]:
         print(f"\n{path.name}:{sent.line}\n  text: {text}\n  gold: {sent.tokens}\n  got:  {words}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "file": os.path.relpath(path, project_root()), "sentences": n, "exact": exact,
+            "tokens": tokens_total, "tokens_recovered": tokens_recovered, "offsets_ok": offsets_ok,
+            "tokenise_s": elapsed, "tokens_per_s": tokens_total / elapsed, "sentence_ends": len(ends),
+            "sentence_ends_found": hit, "extra_breaks": len(found_ends - ends),
+            "provenance": _provenance(None),
+        }, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
@@ -106,6 +117,13 @@ def _kind(gold, got) -> str:
     if "".join(gold) != "".join(got):
         return "text changed"
     return "merged" if len(got) < len(gold) else "split" if len(got) > len(gold) else "regrouped"
+
+
+
+def _provenance(threads):
+    from kazakh_ner_stance.benchmarks.provenance import provenance
+
+    return provenance(Path(__file__).resolve().parents[1], threads)  # the checkout this code runs from
 
 
 if __name__ == "__main__":

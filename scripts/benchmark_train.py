@@ -1,4 +1,4 @@
-"""Training speed and time-to-quality: run_ner.py-style baseline vs the project's CPU preset.
+"""Training speed and time-to-quality: the run_ner.py-style baseline vs the project's CPU preset.
 
 Both train the same encoder on the same built dataset in separate processes, evaluating dev
 entity F1 (strict IOB2, every gold word) every `--eval-every` training sentences. The table
@@ -7,12 +7,18 @@ needs to reach the baseline's final dev F1.
 
     python scripts/benchmark_train.py                       # 3,000 train sentences, 2 (baseline) / 6 epochs
     python scripts/benchmark_train.py --max-train-samples 0 --epochs 3   # the full train split
+    python scripts/benchmark_train.py --reuse-baseline      # the baseline of the last run, if nothing changed
 
-baseline (a): Trainer defaults as run_ner.py uses them: lr 5e-5, batch 8, no warm-up, no
-weight decay, random order with dynamic padding, every parameter trained, PyTorch's default
-GEMM kernels.
-project  (b): trainer=cpu (lr 1.5e-4, batch 32, 6% warm-up, length-grouped batches, frozen
-word-embedding matrix, oneDNN linear layers). Checkpoint saving is off in both, so it does not count as training.
+baseline: run_ner.py as it runs, pinned in kazakh_ner_stance.benchmarks.baseline whatever the
+project's defaults are: first sub-word labelled, lr 5e-5, batch 8, no warm-up, no weight decay,
+random order with dynamic padding, every weight trained, PyTorch's default GEMM kernels.
+project:  trainer=cpu as it is (the cpu preset and task=ner defaults of this checkout).
+Checkpoint saving is off in both, so it does not count as training.
+
+The result file (`OUT/benchmark_train.json`) records the provenance of each run: git commit,
+dirty flag and diff hash, package versions, CPU model and threads, the train.py overrides and
+the full config they resolve to. `--reuse-baseline` takes the earlier baseline only when all of
+that is identical, and otherwise stops naming every field that differs.
 """
 
 from __future__ import annotations
@@ -24,30 +30,77 @@ import sys
 import time
 from pathlib import Path
 
+from kazakh_ner_stance.benchmarks.baseline import PROJECT_OVERRIDES, baseline_overrides
+from kazakh_ner_stance.benchmarks.provenance import ReuseRefused, check_reusable, provenance, resolved_train_config
+
 ROOT = Path(__file__).resolve().parent.parent
-
-BASELINE = [
-    "trainer.args.learning_rate=5e-5", "trainer.args.per_device_train_batch_size=8",
-    "trainer.args.warmup_steps=0", "trainer.args.weight_decay=0.0",
-    "trainer.args.train_sampling_strategy=random", "trainer.freeze_word_embeddings=false",
-    "trainer.cpu_linear=torch",  # PyTorch's default (MKL) GEMMs, as run_ner.py gets them
-]
-PROJECT: list[str] = []  # the cpu preset as it is
+# The benchmark's own settings that change what the baseline measures (not --out, not the
+# project's epochs).
+BASELINE_ARGS = ("model", "max_train_samples", "max_eval_samples", "epochs", "eval_every", "seed", "override")
 
 
-def run(name: str, overrides: list[str], args, out: Path) -> dict:
-    batch = 8 if name == "baseline" else 32
-    run_dir = out / name
-    cmd = [
-        sys.executable, str(ROOT / "scripts" / "train.py"), f"model={args.model}", "trainer=cpu",
-        f"run_dir={run_dir}", "overwrite=true", "evaluate_test=false", f"seed={args.seed}",
-        f"trainer.args.num_train_epochs={args.epochs if name == 'baseline' else args.project_epochs}",
-        "trainer.args.save_strategy=no",
-        "trainer.args.eval_strategy=steps", f"++trainer.args.eval_steps={max(1, args.eval_every // batch)}",
-        "trainer.args.disable_tqdm=true", "trainer.early_stopping_patience=null", "trainer.args.logging_steps=50",
+def run_overrides(name: str, args, run_dir: str) -> list[str]:
+    """Every train.py override of one run, in order (later ones win)."""
+    batch = 8 if name == "baseline" else None
+    own = baseline_overrides() if name == "baseline" else list(PROJECT_OVERRIDES)
+    if batch is None:  # the preset's batch size decides how many steps make `eval_every` sentences
+        from kazakh_ner_stance.config import compose
+
+        batch = int(compose("train", [f"model={args.model}", "trainer=cpu", *own])
+                    .trainer.args.per_device_train_batch_size)
+    epochs = args.epochs if name == "baseline" else args.project_epochs
+    return [
+        f"model={args.model}", "trainer=cpu", f"run_dir={run_dir}", "overwrite=true", "evaluate_test=false",
+        f"seed={args.seed}", "trainer.args.save_strategy=no", "trainer.args.eval_strategy=steps",
+        f"++trainer.args.eval_steps={max(1, args.eval_every // batch)}", "trainer.args.disable_tqdm=true",
+        "trainer.early_stopping_patience=null", "trainer.args.logging_steps=50",
+        *own,
+        f"trainer.args.num_train_epochs={epochs}",
         *([f"max_train_samples={args.max_train_samples}"] if args.max_train_samples else []),
-        *overrides, *args.override,
+        *([f"max_eval_samples={args.max_eval_samples}"] if args.max_eval_samples else []),
+        *args.override,
     ]
+
+
+def run_provenance(name: str, args) -> dict:
+    """What a run's figure depends on: code, packages, machine, the benchmark's settings, and the
+    run's overrides with the config they resolve to (run folder written as a placeholder)."""
+    keys = BASELINE_ARGS + (("project_epochs",) if name == "project" else ())
+    overrides = run_overrides(name, args, f"BENCHMARK_OUT/{name}")
+    record = provenance(ROOT)
+    record["benchmark"] = {k: getattr(args, k) for k in keys}
+    config = resolved_train_config(overrides, ROOT)
+    record["run"] = {"overrides": overrides, "config": config, "data_fingerprint": _fingerprint(config)}
+    return record
+
+
+def _fingerprint(config: dict) -> str | None:
+    """The built dataset's content hash (the config only names its folder)."""
+    from kazakh_ner_stance.data.build import dataset_fingerprint
+
+    try:
+        return dataset_fingerprint(str(config["data"]["dataset_dir"]).replace("<root>", str(ROOT)))
+    except Exception:  # not built yet: train.py will say so
+        return None
+
+
+def reusable_baseline(previous: Path, args) -> dict:
+    """The baseline result of an earlier run, if its provenance equals this run's; else
+    ReuseRefused naming the fields that differ."""
+    if not previous.is_file():
+        raise ReuseRefused(f"--reuse-baseline: {previous} does not exist; run without it first")
+    old = json.loads(previous.read_text(encoding="utf-8"))
+    base = next((r for r in old.get("results", []) if r.get("name") == "baseline"), None)
+    if base is None:
+        raise ReuseRefused(f"{previous} holds no baseline result")
+    check_reusable(base.get("provenance"), run_provenance("baseline", args), str(previous))
+    return base
+
+
+def run(name: str, args, out: Path) -> dict:
+    run_dir = out / name
+    record = run_provenance(name, args)
+    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), *run_overrides(name, args, str(run_dir))]
     print(f"[{name}] {' '.join(cmd[1:])}", flush=True)
     started = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -63,6 +116,7 @@ def run(name: str, overrides: list[str], args, out: Path) -> dict:
         "tokens_per_s": summary["train_tokens_per_epoch"] * epochs / max(net, 1e-9),
         "peak_rss_mb": summary["peak_rss_mb"], "final_dev_f1": curve[-1][1] if curve else summary["best_dev"],
         "curve": curve, "sentences": summary["train_sentences"], "epochs": epochs,
+        "provenance": record,
     }
 
 
@@ -73,36 +127,46 @@ def time_to_reach(curve, target):
     return None
 
 
-def main() -> None:
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="e5_small_offline")
     ap.add_argument("--max-train-samples", type=int, default=3000, help="0 = the whole train split")
+    ap.add_argument("--max-eval-samples", type=int, default=0, help="dev sentences scored (0 = all)")
     ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--project-epochs", type=float, default=6,
                     help="epochs for the project preset: its epochs are cheap, and the question is the time "
                          "each setup needs to reach the baseline's final dev F1")
     ap.add_argument("--reuse-baseline", action="store_true",
-                    help="take the baseline's result from an earlier run's benchmark_train.json (same settings)")
+                    help="take the baseline's result from OUT/benchmark_train.json, only if its provenance "
+                         "(code, packages, machine, settings, resolved config) is identical")
     ap.add_argument("--eval-every", type=int, default=800, help="training sentences between dev evaluations")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--override", nargs="*", default=[], help="extra train.py overrides for both runs")
     ap.add_argument("--out", default=str(ROOT / "artifacts" / "benchmarks" / "train"))
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     previous = out / "benchmark_train.json"
     baseline = None
-    if args.reuse_baseline and previous.is_file():
-        old = json.loads(previous.read_text())
-        same = all(old["args"].get(k) == getattr(args, k) for k in ("model", "max_train_samples", "epochs",
-                                                                      "eval_every", "seed"))
-        baseline = old["results"][0] if same else None
-        print("reusing the baseline of", previous if same else "nothing (settings differ)")
-    results = [baseline or run("baseline", BASELINE, args, out), run("project", PROJECT, args, out)]
+    if args.reuse_baseline:
+        try:
+            baseline = reusable_baseline(previous, args)
+        except ReuseRefused as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"reusing the baseline of {previous} (provenance identical)")
+    results = [baseline or run("baseline", args, out), run("project", args, out)]
     target = results[0]["final_dev_f1"]
     for r in results:
         r["time_to_baseline_f1_s"] = time_to_reach(r["curve"], target)
     base_t = results[0]["time_to_baseline_f1_s"]
+    for r in results:
+        t = r["time_to_baseline_f1_s"]
+        r["speedup_to_baseline_f1"] = base_t / t if t and base_t else None
     print(f"\ntraining benchmark: {results[0]['sentences']} train sentences, baseline {args.epochs:g} epochs, "
           f"project {args.project_epochs:g} epochs, model {args.model}; target = baseline's final dev F1 "
           f"{target:.4f}\n")
@@ -110,13 +174,17 @@ def main() -> None:
     print(head)
     print("-" * len(head))
     for r in results:
-        t = r["time_to_baseline_f1_s"]
-        ratio = f"{base_t / t:.2f}x" if t and base_t else "n/a"
+        t, ratio = r["time_to_baseline_f1_s"], r["speedup_to_baseline_f1"]
         print(f"{r['name']:<10} {r['sentences_per_s']:>8.1f} {r['tokens_per_s']:>8.0f} {r['peak_rss_mb']:>8.0f} "
-              f"{r['final_dev_f1']:>7.4f} {t if t is not None else float('nan'):>12.1f} {ratio:>9}")
-    (out / "benchmark_train.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
-    print(f"\nfull results: {out / 'benchmark_train.json'}")
+              f"{r['final_dev_f1']:>7.4f} {t if t is not None else float('nan'):>12.1f} "
+              f"{f'{ratio:.2f}x' if ratio else 'n/a':>9}")
+    record = {"args": vars(args), "provenance": provenance(ROOT), "results": results}
+    tmp = previous.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    tmp.replace(previous)
+    print(f"\nfull results: {previous}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

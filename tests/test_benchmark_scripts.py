@@ -1,4 +1,4 @@
-"""The prediction benchmark runs end to end on a tiny checkpoint and writes its table."""
+"""The benchmark scripts run end to end on tiny inputs and write the JSON scripts/benchmarks.py reads."""
 
 from __future__ import annotations
 
@@ -30,6 +30,19 @@ def test_benchmark_predict_smoke(tiny_ner_checkpoint, tmp_path, capsys):
     assert any("cpu_linear=auto" in n for n in names) and any("cpu_linear=torch" in n for n in names)
     for r in rows:
         assert 0.0 <= r["agreement"] <= 1.0 and r["sentences_per_s"] > 0
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert record["provenance"]["machine"]["threads"] == 1 and "git" in record["provenance"]
+
+
+def test_benchmark_tokenizer_json(tmp_path, capsys):
+    """The figures scripts/benchmarks.py reads, with the provenance of the run."""
+    bench = _load("benchmark_tokenizer")
+    out = tmp_path / "tok.json"
+    assert bench.main(["--file", str(ROOT / "tests/fixtures/ner_tiny/IOB2_valid.txt"), "--show", "0",
+                       "--json", str(out)]) == 0
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert record["sentences"] > 0 and 0 <= record["exact"] <= record["sentences"]
+    assert record["provenance"]["versions"]["torch"] and record["provenance"]["machine"]["cpu_model"]
 
 
 def test_benchmark_cpu_kernels_smoke(tmp_path):
@@ -38,11 +51,25 @@ def test_benchmark_cpu_kernels_smoke(tmp_path):
 
     from kazakh_ner_stance.cpu_kernels import onednn_linear_available
 
+    out = tmp_path / "kernels.json"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_cpu_kernels.py"), "--repeat", "2",
-                           "--model-dir", str(tmp_path / "no_model")], capture_output=True, text=True, timeout=300)
+                           "--model-dir", str(tmp_path / "no_model"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
     if not onednn_linear_available():
         assert proc.returncode == 1 and "not usable" in proc.stdout
         return
     assert proc.returncode == 0, proc.stderr
     assert "| linear 1280x384 @ 384x1536, forward |" in proc.stdout
     assert "| linear, forward + backward |" in proc.stdout
+    rows = json.loads(out.read_text(encoding="utf-8"))["rows"]
+    assert [r["what"] for r in rows] == ["linear 1280x384 @ 384x1536, forward", "linear, forward + backward"]
+    assert all(r["speedup"] > 0 for r in rows)
+
+
+def test_benchmark_data_json(tmp_path):
+    bench = _load("benchmark_data")
+    out = tmp_path / "data.json"
+    assert bench.main(["--source-dir", str(ROOT / "tests/fixtures/ner_tiny"), "--no-cli", "--json", str(out)]) == 0
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert record["identical"] is True and len(record["in_process_s"]) == 2 and record["cli_s"] is None
+    assert "commit" in record["provenance"]["git"]  # None outside a git checkout

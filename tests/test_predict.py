@@ -253,23 +253,8 @@ def test_joint_checkpoint_through_fakes(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def stance_checkpoint(tiny_encoder, tmp_path_factory) -> Path:
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        from test_task_stance import save_stance_dataset
-    finally:
-        sys.path.pop(0)
-    from kazakh_ner_stance.training.train import run_train
-
-    base = tmp_path_factory.mktemp("predict_stance")
-    data = save_stance_dataset(base / "stance_tiny")
-    run = base / "run"
-    run_train(compose("train", [
-        "task=stance", "data=kaznerd_stance", "model=local", f"model.path={tiny_encoder}",
-        f"data.dataset_dir={data}", "trainer=debug", f"run_dir={run}", f"paths.artifacts_dir={base / 'artifacts'}",
-        "task.max_length=48", "task.bootstrap_n=0", "evaluate_test=false",
-    ]))
-    return run / "model"
+def stance_checkpoint(tiny_stance_checkpoint) -> Path:
+    return tiny_stance_checkpoint
 
 
 def test_real_tiny_stance_checkpoints(ner_checkpoint, stance_checkpoint):

@@ -241,35 +241,36 @@ def test_concurrent_requests_share_batched_passes(ner_predictor):
 
 
 def test_full_queue_503_and_timeout_504_then_recovers(ner_predictor):
-    release = threading.Event()
+    entered, release = threading.Event(), threading.Event()
     original = ner_predictor.predict_documents
 
     def blocked(docs, batch_size=None):
+        entered.set()
         release.wait(10)
         return original(docs, batch_size)
 
     ner_predictor.predict_documents = blocked
     try:
-        app = create_app(ner_predictor, ServeLimits(window_ms=0, max_queue=1, timeout_s=0.5))
+        app = create_app(ner_predictor, ServeLimits(window_ms=0, max_queue=1, timeout_s=3))
+        batcher = app.state.batcher
         with TestClient(app) as c:
             out = {}
             first = threading.Thread(target=lambda: out.setdefault("first", c.post("/predict", json="Бір.")))
             first.start()
-            deadline = time.monotonic() + 5  # the first request is in the model; the next one waits
-            while app.state.batcher.stats["requests"] == 0 and not app.state.batcher._queue and time.monotonic() < deadline:
-                time.sleep(0.01)
-            time.sleep(0.05)
+            assert entered.wait(10)  # the first request is in the model ...
             second = threading.Thread(target=lambda: out.setdefault("second", c.post("/predict", json="Екі.")))
             second.start()
-            while not app.state.batcher._queue and time.monotonic() < deadline:
+            deadline = time.monotonic() + 5
+            while batcher.waiting < 1 and time.monotonic() < deadline:  # ... the second waits in the queue
                 time.sleep(0.01)
-            busy = c.post("/predict", json="Үш.")
+            busy = c.post("/predict", json="Үш.")  # ... and the third finds the queue full
             body = _error(busy, 503, "queue_full")
             assert busy.headers["retry-after"] == "1" and "max_queue=1" in body["message"]
             first.join()
             second.join()
             _error(out["first"], 504, "timeout")
             _error(out["second"], 504, "timeout")
+            assert batcher.waiting == 0  # a timed-out request gives its place back
             release.set()
             ner_predictor.predict_documents = original
             ok = c.post("/predict", json=EXAMPLE)

@@ -39,7 +39,7 @@ class ServeLimits:
     max_texts: int = 64  # texts (list items) per request; 413 beyond
     max_chars: int = 10_000  # characters per text (tokens: joined with spaces); 413 beyond
     timeout_s: float = 30.0  # queue wait + prediction; 504 beyond
-    window_ms: float = 10.0  # how long an idle model waits for concurrent requests to join
+    window_ms: float = 10.0  # under load, how long an idle model waits for other requests to join
     max_batch_sentences: int = 128  # sentences per batched pass (a larger single request runs alone)
     max_queue: int = 256  # requests waiting; 503 beyond
 

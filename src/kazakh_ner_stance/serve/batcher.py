@@ -2,8 +2,10 @@
 
 One model thread runs `predict(docs)`; while it works, new requests queue up, and each pass
 takes every waiting request (up to `max_batch_sentences`), so under load a pass serves many
-requests at the cost of one. When the model is idle, the first request waits `window_ms` for
-others to join it (a few milliseconds: far below the cost of a pass). The queue is bounded
+requests at the cost of one. Under load (the last pass served more than one request) an idle
+model waits `window_ms` after the first request for the others to join it: their clients send
+again right after the last answers, and a pass taken at once would hold one request and leave
+the rest for the next. A lone client never waits. The queue is bounded
 (`max_queue` requests): beyond it a request is refused at once (HTTP 503) instead of waiting
 past its timeout, and a request whose time ran out before its pass started is dropped unrun.
 """
@@ -44,6 +46,7 @@ class MicroBatcher:
         self._executor: ThreadPoolExecutor | None = None
         # Counters for /health and the benchmark: passes run, requests and sentences served.
         self.stats = {"batches": 0, "requests": 0, "sentences": 0, "rejected": 0, "timed_out": 0}
+        self._last_pass_requests = 0
 
     @property
     def waiting(self) -> int:
@@ -82,7 +85,11 @@ class MicroBatcher:
         try:
             return await asyncio.wait_for(asyncio.shield(job.future), timeout_s)
         except asyncio.TimeoutError:
-            job.abandoned = True
+            job.abandoned = True  # if its pass already started, its answer is dropped
+            try:
+                self._queue.remove(job)  # not yet started: it no longer holds a place in the queue
+            except ValueError:
+                pass
             self.stats["timed_out"] += 1
             raise
 
@@ -106,8 +113,9 @@ class MicroBatcher:
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            # Idle model: give requests sent at the same moment a short window to join.
-            deadline = self._queue[0].enqueued + self.window_s
+            # Idle model under load: give the requests of the other clients a short window to join.
+            window = self.window_s if self._last_pass_requests > 1 else 0.0
+            deadline = self._queue[0].enqueued + window
             while sum(j.sentences for j in self._queue) < self.max_batch_sentences:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -128,6 +136,7 @@ class MicroBatcher:
                     if not job.future.done():
                         job.future.set_exception(err)
                 continue
+            self._last_pass_requests = len(jobs)
             self.stats["batches"] += 1
             self.stats["requests"] += len(jobs)
             self.stats["sentences"] += sum(j.sentences for j in jobs)

@@ -89,10 +89,12 @@ def analyse_in_page(driver, url: str, text: str, timeout_s: float = 30.0) -> dic
           legend: [...document.querySelectorAll('#legend .item')].map((i) => i.dataset.type || i.dataset.label),
           status: document.getElementById('status').textContent,
         };""")
-    driver.find_element(By.ID, "show-json").click()
-    facts["json_visible"] = driver.find_element(By.ID, "json").is_displayed()
-    facts["json_text"] = driver.find_element(By.ID, "json").text
-    driver.find_element(By.ID, "show-rendered").click()
+    facts["json_visible"], facts["json_text"] = False, ""
+    if facts["error"] is None:  # the JSON view, one click away
+        driver.find_element(By.ID, "show-json").click()
+        facts["json_visible"] = driver.find_element(By.ID, "json").is_displayed()
+        facts["json_text"] = driver.find_element(By.ID, "json").text
+        driver.find_element(By.ID, "show-rendered").click()
     return facts
 
 

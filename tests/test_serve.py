@@ -108,6 +108,9 @@ def test_limits(client):
     assert body["limit"] == 300 and "301 characters" in body["message"]
     _error(client.post("/predict", json={"text": "x" * 301}), 413, "too_large", "body.text")
     _error(client.post("/predict", json={"tokens": ["xx"] * 101}), 413, "too_large", "body.tokens")
+    body = _error(client.post("/predict", json={"text": EXAMPLE, "targets": [[0, 9]] * 65}), 413, "too_large",
+                  "body.targets")
+    assert body["limit"] == 64
     big = json.dumps({"text": "a", "pad": "x" * 5000})
     body = _error(client.post("/predict", content=big, headers={"Content-Type": "application/json"}),
                   413, "too_large", "body")
@@ -147,6 +150,8 @@ def test_bad_json_bad_bytes_and_routes(client):
                   400, "bad_json", "body")
     assert "line 1 column 14" in body["message"]
     assert "empty" in _error(client.post("/predict", content=b""), 400, "bad_json")["message"]
+    deep = b"[" * 1900 + b"]" * 1900  # within the size limit, past the JSON parser's recursion limit
+    assert "nested too deeply" in _error(client.post("/predict", content=deep), 400, "bad_json")["message"]
     # Invalid UTF-8 (as in `printf 'Астана қаласы.\n\xff\xfe bad\n'`): the line and the byte.
     raw = "Астана қаласы.\n".encode() + b"\xff\xfe bad\n"
     for ctype in ("text/plain", "application/json"):

@@ -85,3 +85,20 @@ def test_page_in_headless_chromium(tiny_ner_checkpoint, tiny_stance_checkpoint, 
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     assert width >= 800 and height >= 500
+
+
+def test_screenshot_script(tiny_ner_checkpoint, tiny_stance_checkpoint, tmp_path, capsys):
+    _browser_or_skip()
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "screenshot_serve", Path(__file__).resolve().parents[1] / "scripts" / "screenshot_serve.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "docs" / "page.png"
+    rc = script.main([f"checkpoint={tiny_ner_checkpoint}", f"stance_checkpoint={tiny_stance_checkpoint}",
+                      f"out={out}", "width=900", "height=500"])
+    assert rc == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", out.read_bytes()[16:24]) == (900, 500)
+    assert f"wrote {out}" in capsys.readouterr().out

@@ -38,6 +38,7 @@ class ServeLimits:
     max_body_bytes: int = 1_000_000  # 413 beyond
     max_texts: int = 64  # texts (list items) per request; 413 beyond
     max_chars: int = 10_000  # characters per text (tokens: joined with spaces); 413 beyond
+    max_targets: int = 64  # given stance targets per text (each is a model input); 413 beyond
     timeout_s: float = 30.0  # queue wait + prediction; 504 beyond
     window_ms: float = 10.0  # under load, how long an idle model waits for other requests to join
     max_batch_sentences: int = 128  # sentences per batched pass (a larger single request runs alone)
@@ -132,6 +133,10 @@ def parse_request(body: Any, limits: ServeLimits, split_sentences: bool = True) 
             field = where if isinstance(item, str) else f"{where}.{what}"
             raise ApiError(413, "too_large", f"{field}: {n_chars} characters; at most {limits.max_chars} per text "
                                              "(send long documents in parts)", field, limits.max_chars)
+        targets = item.get("targets") if isinstance(item, Mapping) else None
+        if isinstance(targets, list) and len(targets) > limits.max_targets:
+            raise ApiError(413, "too_large", f"{where}.targets: {len(targets)} targets; at most {limits.max_targets} "
+                                             "per text", f"{where}.targets", limits.max_targets)
         try:
             docs.append(make_document(item, split_sentences, where=where))
         except InputError as err:
@@ -229,7 +234,7 @@ def create_app(predictor: Predictor, limits: ServeLimits | None = None, *, model
             "A `Content-Type: text/plain` body is one raw text. The answer is `predict.py`'s output "
             "schema: one object for one text, a list in request order for a list. Limits: "
             f"{limits.max_body_bytes} bytes of body, {limits.max_texts} texts, {limits.max_chars} "
-            f"characters per text, {limits.timeout_s:g} s."),
+            f"characters and {limits.max_targets} targets per text, {limits.timeout_s:g} s."),
         "openapi_extra": {"requestBody": {"required": True, "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}},
             "text/plain": {"schema": {"type": "string"}}}}},
@@ -255,6 +260,8 @@ def create_app(predictor: Predictor, limits: ServeLimits | None = None, *, model
         else:
             try:
                 body = json.loads(text)
+            except RecursionError:
+                raise ApiError(400, "bad_json", "the request body is nested too deeply", "body") from None
             except json.JSONDecodeError as err:
                 hint = "" if text.strip() else " (the body is empty)"
                 raise ApiError(400, "bad_json", f"the request body is not JSON: {err.msg} at line {err.lineno} "

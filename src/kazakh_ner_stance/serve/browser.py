@@ -46,6 +46,9 @@ def headless_chromium(width: int = 1100, height: int = 760) -> Iterator:
                 "--lang=kk-KZ"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    # The page's viewport exactly width x height (--window-size counts the window's own frame).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
     try:
         yield driver
     finally:

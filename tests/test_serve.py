@@ -79,6 +79,9 @@ def test_predict_forms_match_the_predictor(client, both_predictor):
     # Raw text without JSON.
     plain = client.post("/predict", content=EXAMPLE.encode(), headers={"Content-Type": "text/plain; charset=utf-8"})
     assert plain.json() == both_predictor(EXAMPLE)
+    bom = client.post("/predict", content="\ufeff".encode() + json.dumps(EXAMPLE).encode(),
+                      headers={"Content-Type": "application/json"})
+    assert bom.json() == both_predictor(EXAMPLE)
 
 
 def test_stance_target_by_character_span(client):

@@ -85,7 +85,7 @@ def _versions() -> dict:
 
 def _decode_body(raw: bytes) -> str:
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is no part of the text
     except UnicodeDecodeError as err:
         from ..errors import invalid_utf8_message
 

@@ -92,7 +92,7 @@ class Document:
     extra: dict = field(default_factory=dict)
 
 
-def _target_tuple(raw, where: str, field: str = "targets") -> tuple[int, int, str | None]:
+def _target_tuple(raw, where: str, key: str = "targets") -> tuple[int, int, str | None]:
     if isinstance(raw, Mapping):
         start, end, ttype = raw.get("start"), raw.get("end"), raw.get("type")
     elif isinstance(raw, (list, tuple)) and len(raw) in (2, 3):
@@ -100,11 +100,11 @@ def _target_tuple(raw, where: str, field: str = "targets") -> tuple[int, int, st
         ttype = raw[2] if len(raw) == 3 else None
     else:
         raise InputError(where, "a target must be [start, end], [start, end, type] or "
-                                f'{{"start", "end", "type"}}, got {raw!r}', field)
+                                f'{{"start", "end", "type"}}, got {raw!r}', key)
     if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool) or isinstance(end, bool):
-        raise InputError(where, f"target offsets must be integers, got {raw!r}", field)
+        raise InputError(where, f"target offsets must be integers, got {raw!r}", key)
     if ttype is not None and not isinstance(ttype, str):
-        raise InputError(where, f"a target type must be a string, got {ttype!r}", field)
+        raise InputError(where, f"a target type must be a string, got {ttype!r}", key)
     return start, end, ttype
 
 
@@ -167,8 +167,8 @@ def make_document(item: Any, split_sentences: bool = True, where: str = "input")
         raw_targets = [[item["start"], item["end"]]]
     if raw_targets is not None and not isinstance(raw_targets, list):
         raise InputError(where, "'targets' must be a list of spans", "targets")
-    field = "targets" if "targets" in item else "start"
-    parsed = [_target_tuple(t, where, f"{field}[{i}]" if field == "targets" else field)
+    key = "targets" if "targets" in item else "start"  # where given targets are named
+    parsed = [_target_tuple(t, where, f"{key}[{i}]" if key == "targets" else key)
               for i, t in enumerate(raw_targets or [])]
     if "tokens" in item and item["tokens"] is not None:
         words = item["tokens"]
@@ -183,7 +183,7 @@ def make_document(item: Any, split_sentences: bool = True, where: str = "input")
         for i, (t0, t1, ttype) in enumerate(parsed):
             if not 0 <= t0 < t1 <= len(tokens):
                 raise InputError(where, f"target token span [{t0}, {t1}) is outside the {len(tokens)} tokens",
-                                 f"{field}[{i}]" if field == "targets" else field)
+                                 f"{key}[{i}]" if key == "targets" else key)
             targets.append((t0, t1, ttype))
         sentences = [(0, len(tokens))] if tokens else []
         return Document(text, tokens, sentences, targets if raw_targets is not None else None, extra)
@@ -194,7 +194,7 @@ def make_document(item: Any, split_sentences: bool = True, where: str = "input")
     starts, ends = [s for _, s, _ in tokens], [e for _, _, e in tokens]
     targets = []
     for i, (c0, c1, ttype) in enumerate(parsed):
-        tfield = f"{field}[{i}]" if field == "targets" else field
+        tfield = f"{key}[{i}]" if key == "targets" else key
         if not 0 <= c0 < c1 <= len(text):
             raise InputError(where, f"target character span [{c0}, {c1}) is outside the text ({len(text)} characters)",
                              tfield)

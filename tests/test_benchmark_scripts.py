@@ -73,3 +73,46 @@ def test_benchmark_data_json(tmp_path):
     record = json.loads(out.read_text(encoding="utf-8"))
     assert record["identical"] is True and len(record["in_process_s"]) == 2 and record["cli_s"] is None
     assert "commit" in record["provenance"]["git"]  # None outside a git checkout
+
+
+def test_benchmark_serve_smoke(tiny_ner_checkpoint, tmp_path, capsys):
+    """The three servers (in threads: quick) under a tiny bounded load, and the table."""
+    import pytest
+
+    pytest.importorskip("fastapi")
+    bench = _load("benchmark_serve")
+    out = tmp_path / "serve.json"
+    rc = bench.main([f"checkpoint={tiny_ner_checkpoint}", f"file={ROOT / 'tests/fixtures/ner_tiny/IOB2_valid.txt'}",
+                     "requests=12", "concurrency=4", "warmup=2", "threads=1", "isolate=false", f"out={out}"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "| system | requests | errors | requests/s | sentences/s | p50 ms |" in text
+    rows = json.loads(out.read_text(encoding="utf-8"))["rows"]
+    assert [r["errors"] for r in rows] == [0, 0, 0, 0]
+    assert rows[1]["requests_per_pass"] == 1.0  # micro-batching off: one request per pass
+    assert rows[0]["requests"] == 12 and rows[-1]["sentences"] == 12
+    for r in rows:
+        assert r["sentences_per_s"] > 0
+
+
+def test_serve_script_answers_over_http(tiny_ner_checkpoint, tmp_path):
+    """scripts/serve.py as users start it: a process on a loopback port, /health and /predict."""
+    import pytest
+
+    pytest.importorskip("fastapi")
+    import httpx
+
+    bench = _load("benchmark_serve")
+    cfg = bench.OmegaConf.merge(bench.OmegaConf.create(bench.DEFAULTS),
+                                {"checkpoint": str(tiny_ner_checkpoint), "threads": 1, "concurrency": 2})
+    with bench.ServerProcess(cfg, ["limits.max_texts=2"], tmp_path / "server.log") as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        health = server.health()
+        assert health["task"] == "ner" and health["limits"]["max_texts"] == 2
+        resp = httpx.post(server.url + "/predict", json=["Тоқаев келді.", "Астана."], timeout=60)
+        assert resp.status_code == 200 and [r["text"] for r in resp.json()] == ["Тоқаев келді.", "Астана."]
+        too_many = httpx.post(server.url + "/predict", json=["a", "b", "c"], timeout=60)
+        assert too_many.status_code == 413 and too_many.json()["field"] == "body"
+        bad = httpx.post(server.url + "/predict", content=b"\xff", timeout=60)
+        assert bad.status_code == 400 and bad.json()["error"] == "bad_encoding"
+    assert server.proc.returncode is not None  # stopped

@@ -253,23 +253,8 @@ def test_joint_checkpoint_through_fakes(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def stance_checkpoint(tiny_encoder, tmp_path_factory) -> Path:
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        from test_task_stance import save_stance_dataset
-    finally:
-        sys.path.pop(0)
-    from kazakh_ner_stance.training.train import run_train
-
-    base = tmp_path_factory.mktemp("predict_stance")
-    data = save_stance_dataset(base / "stance_tiny")
-    run = base / "run"
-    run_train(compose("train", [
-        "task=stance", "data=kaznerd_stance", "model=local", f"model.path={tiny_encoder}",
-        f"data.dataset_dir={data}", "trainer=debug", f"run_dir={run}", f"paths.artifacts_dir={base / 'artifacts'}",
-        "task.max_length=48", "task.bootstrap_n=0", "evaluate_test=false",
-    ]))
-    return run / "model"
+def stance_checkpoint(tiny_stance_checkpoint) -> Path:
+    return tiny_stance_checkpoint
 
 
 def test_real_tiny_stance_checkpoints(ner_checkpoint, stance_checkpoint):
@@ -373,3 +358,75 @@ def test_lazy_package_export():
     import kazakh_ner_stance
 
     assert kazakh_ner_stance.Predictor is Predictor
+
+
+# ----------------------------------------------------------------------------- bad input bytes
+
+BAD_BYTES = "Астана қаласы.\n".encode() + b"\xff\xfe bad\n" + "Тоқаев келді.\n".encode()
+
+
+def test_bad_utf8_file_names_line_and_byte(ner_checkpoint, tmp_path):
+    from kazakh_ner_stance.predict import run_predict
+
+    src = tmp_path / "bad.txt"
+    src.write_bytes(BAD_BYTES + b"ok\n\xc3(\n")
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(KnsError) as err:
+        run_predict(compose("predict", [f"checkpoint={ner_checkpoint}", f"input={src}", f"output={out}"]))
+    msg = str(err.value)
+    assert f"{src}:2: invalid UTF-8 (byte 0xff at column 1)" in msg
+    assert f"{src}:5: invalid UTF-8 (byte 0xc3 at column 1)" in msg and "on_bad_line=skip" in msg
+    assert not out.exists()
+    with pytest.raises(KnsError, match="on_bad_line must be"):
+        run_predict(compose("predict", [f"checkpoint={ner_checkpoint}", f"input={src}", "on_bad_line=drop"]))
+
+
+def test_bad_utf8_skip_keeps_the_valid_lines(ner_checkpoint, tmp_path, predictor, capsys):
+    from kazakh_ner_stance.predict import run_predict
+
+    src = tmp_path / "bad.txt"
+    src.write_bytes(b"\xef\xbb\xbf" + BAD_BYTES)
+    out = tmp_path / "out.jsonl"
+    summary = run_predict(compose("predict", [f"checkpoint={ner_checkpoint}", f"input={src}", f"output={out}",
+                                              "on_bad_line=skip"]))
+    recs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert recs == predictor(["Астана қаласы.", "Тоқаев келді."])
+    assert summary["skipped_lines"] == 1 and summary["lines"] == 2
+    assert f"skipped 1 bad line(s) (on_bad_line=skip): {src}:2: invalid UTF-8" in capsys.readouterr().err
+
+
+def test_bad_utf8_on_stdin(ner_checkpoint, monkeypatch, capsys):
+    from kazakh_ner_stance.predict import run_predict
+
+    # error: the lines before the bad one are written, then a clear error (not a traceback).
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(BAD_BYTES)))
+    with pytest.raises(KnsError, match=r"stdin:2: invalid UTF-8 \(byte 0xff at column 1\)"):
+        run_predict(compose("predict", [f"checkpoint={ner_checkpoint}"]))
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["text"] for line in lines] == ["Астана қаласы."]
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(BAD_BYTES)))
+    summary = run_predict(compose("predict", [f"checkpoint={ner_checkpoint}", "on_bad_line=skip"]))
+    assert summary["skipped_lines"] == 1
+    assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["Астана қаласы.",
+                                                                                           "Тоқаев келді."]
+
+
+def test_skip_also_covers_bad_json_lines(ner_checkpoint, tmp_path):
+    from kazakh_ner_stance.predict import run_predict
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "Бір."}\n{"text": "Екі.", "targets": [[0, 99]]}\nplain\n{"text": "Үш."}\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = run_predict(compose("predict", [f"checkpoint={ner_checkpoint}", f"input={src}", f"output={out}",
+                                              "input_format=jsonl", "on_bad_line=skip"]))
+    assert summary["skipped_lines"] == 2
+    assert [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()] == ["Бір.", "Үш."]
+
+
+def test_predict_script_bad_bytes_exit_2(ner_checkpoint):
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), f"checkpoint={ner_checkpoint}"],
+                          input=BAD_BYTES, capture_output=True, timeout=300, cwd=ROOT)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "stdin:2: invalid UTF-8 (byte 0xff at column 1)" in err
+    assert "Traceback" not in err and "UnicodeDecodeError" not in err
+    assert json.loads(proc.stdout.decode().splitlines()[0])["text"] == "Астана қаласы."

@@ -75,3 +75,15 @@ def publish_main(cfg: DictConfig) -> None:
     from .publish import run_publish
 
     _run(run_publish, cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="serve")
+def serve_main(cfg: DictConfig) -> None:
+    try:
+        from .serve import run_serve
+    except ImportError as err:
+        print(f"error: the server needs the `serve` extra ({err.name} is missing): "
+              "pip install 'kazakh-ner-stance[serve]'", file=sys.stderr)
+        sys.exit(2)
+
+    _run(run_serve, cfg)

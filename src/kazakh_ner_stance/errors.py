@@ -32,3 +32,9 @@ class DataValidationError(KnsError):
         if more > 0:
             shown.append(f"... and {more} more problems")
         super().__init__(f"{len(self.problems)} problem(s) in the input:\n" + "\n".join(shown))
+
+
+def invalid_utf8_message(raw: bytes, err: UnicodeDecodeError) -> str:
+    """What is wrong with a line that is not UTF-8: the offending byte and its 1-based byte
+    column (the same words for IOB2 files, prediction input and server request bodies)."""
+    return f"invalid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"

@@ -21,6 +21,12 @@ Input, one item per line (`input_format=auto` tells them apart line by line):
   (end exclusive); its `text` is the tokens joined by single spaces.
   Any other key of a JSON line (e.g. "id") is copied to the output.
 
+Input is read as bytes and decoded line by line: a line that is not UTF-8 (or, under
+`input_format=jsonl`, not a JSON object; or with a bad target) is reported with its line and
+byte and stops the run (`on_bad_line=error`, the default: for a file, every undecodable line is
+listed before the model loads; on stdin, the lines before it are still written), or is left
+out and counted (`on_bad_line=skip`: the output then has one object per *good* line).
+
 Output, one JSON object per input line, in input order (the same schema as `Predictor(...)`):
 
     {"text": "...",
@@ -53,12 +59,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .errors import KnsError
+from .errors import DataValidationError, KnsError, Problem, invalid_utf8_message
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx")
 ONNX_FILE = "model.onnx"
+ON_BAD_LINE = ("error", "skip")
+
+
+class InputError(KnsError):
+    """One input item (a line, a request body item) that cannot be read: `where` it is, which
+    `field` of it is wrong (None: the item itself), and what is wrong. str() is
+    "where: detail", the message the command line prints; the server reports the parts."""
+
+    def __init__(self, where: str, detail: str, field: str | None = None):
+        self.where, self.detail, self.field = where, detail, field
+        super().__init__(f"{where}: {detail}")
 
 
 # --------------------------------------------------------------------------- input parsing
@@ -75,17 +92,19 @@ class Document:
     extra: dict = field(default_factory=dict)
 
 
-def _target_tuple(raw, where: str) -> tuple[int, int, str | None]:
+def _target_tuple(raw, where: str, key: str = "targets") -> tuple[int, int, str | None]:
     if isinstance(raw, Mapping):
         start, end, ttype = raw.get("start"), raw.get("end"), raw.get("type")
     elif isinstance(raw, (list, tuple)) and len(raw) in (2, 3):
         start, end = raw[0], raw[1]
         ttype = raw[2] if len(raw) == 3 else None
     else:
-        raise KnsError(f"{where}: a target must be [start, end], [start, end, type] or "
-                       f'{{"start", "end", "type"}}, got {raw!r}')
+        raise InputError(where, "a target must be [start, end], [start, end, type] or "
+                                f'{{"start", "end", "type"}}, got {raw!r}', key)
     if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool) or isinstance(end, bool):
-        raise KnsError(f"{where}: target offsets must be integers, got {raw!r}")
+        raise InputError(where, f"target offsets must be integers, got {raw!r}", key)
+    if ttype is not None and not isinstance(ttype, str):
+        raise InputError(where, f"a target type must be a string, got {ttype!r}", key)
     return start, end, ttype
 
 
@@ -141,43 +160,48 @@ def make_document(item: Any, split_sentences: bool = True, where: str = "input")
         tokens = tokenize_words(item)
         return Document(item, tokens, _sentence_ranges(item, tokens, split_sentences))
     if not isinstance(item, Mapping):
-        raise KnsError(f"{where}: expected a text string or an object with 'text' or 'tokens', got {type(item).__name__}")
+        raise InputError(where, f"expected a text string or an object with 'text' or 'tokens', got {type(item).__name__}")
     extra = {k: v for k, v in item.items() if k not in ("text", "tokens", "targets", "start", "end")}
     raw_targets = item.get("targets")
     if raw_targets is None and "start" in item and "end" in item:
         raw_targets = [[item["start"], item["end"]]]
     if raw_targets is not None and not isinstance(raw_targets, list):
-        raise KnsError(f"{where}: 'targets' must be a list of spans")
-    parsed = [_target_tuple(t, where) for t in (raw_targets or [])]
+        raise InputError(where, "'targets' must be a list of spans", "targets")
+    key = "targets" if "targets" in item else "start"  # where given targets are named
+    parsed = [_target_tuple(t, where, f"{key}[{i}]" if key == "targets" else key)
+              for i, t in enumerate(raw_targets or [])]
     if "tokens" in item and item["tokens"] is not None:
         words = item["tokens"]
         if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
-            raise KnsError(f"{where}: 'tokens' must be a list of non-empty strings")
+            raise InputError(where, "'tokens' must be a list of non-empty strings", "tokens")
         tokens, pos = [], 0
         for w in words:
             tokens.append((w, pos, pos + len(w)))
             pos += len(w) + 1
         text = " ".join(words)
         targets = []
-        for t0, t1, ttype in parsed:
+        for i, (t0, t1, ttype) in enumerate(parsed):
             if not 0 <= t0 < t1 <= len(tokens):
-                raise KnsError(f"{where}: target token span [{t0}, {t1}) is outside the {len(tokens)} tokens")
+                raise InputError(where, f"target token span [{t0}, {t1}) is outside the {len(tokens)} tokens",
+                                 f"{key}[{i}]" if key == "targets" else key)
             targets.append((t0, t1, ttype))
         sentences = [(0, len(tokens))] if tokens else []
         return Document(text, tokens, sentences, targets if raw_targets is not None else None, extra)
     text = item.get("text")
     if not isinstance(text, str):
-        raise KnsError(f"{where}: a JSON line needs a 'text' string or a 'tokens' list")
+        raise InputError(where, "a JSON line needs a 'text' string or a 'tokens' list", "text")
     tokens = tokenize_words(text)
     starts, ends = [s for _, s, _ in tokens], [e for _, _, e in tokens]
     targets = []
-    for c0, c1, ttype in parsed:
+    for i, (c0, c1, ttype) in enumerate(parsed):
+        tfield = f"{key}[{i}]" if key == "targets" else key
         if not 0 <= c0 < c1 <= len(text):
-            raise KnsError(f"{where}: target character span [{c0}, {c1}) is outside the text ({len(text)} characters)")
+            raise InputError(where, f"target character span [{c0}, {c1}) is outside the text ({len(text)} characters)",
+                             tfield)
         lo = bisect.bisect_right(ends, c0)  # first word ending after c0
         hi = bisect.bisect_left(starts, c1)  # words starting before c1
         if hi <= lo:
-            raise KnsError(f"{where}: target [{c0}, {c1}) = {text[c0:c1]!r} covers no word")
+            raise InputError(where, f"target [{c0}, {c1}) = {text[c0:c1]!r} covers no word", tfield)
         targets.append((lo, hi, ttype))
     sentences = _merge_for_targets(_sentence_ranges(text, tokens, split_sentences), targets)
     return Document(text, tokens, sentences, targets if raw_targets is not None else None, extra)
@@ -198,15 +222,15 @@ def parse_line(line: str, fmt: str = "auto", where: str = "input") -> Any:
             obj = json.loads(stripped)
         except json.JSONDecodeError as err:
             if fmt == "jsonl":
-                raise KnsError(f"{where}: not a JSON object ({err.msg} at column {err.colno})") from None
+                raise InputError(where, f"not a JSON object ({err.msg} at column {err.colno})") from None
             return line
         if isinstance(obj, dict) and ("text" in obj or "tokens" in obj):
             return obj
         if fmt == "jsonl":
-            raise KnsError(f"{where}: a JSON line needs a 'text' or 'tokens' key")
+            raise InputError(where, "a JSON line needs a 'text' or 'tokens' key")
         return line
     if fmt == "jsonl":
-        raise KnsError(f"{where}: not a JSON object (input_format=jsonl)")
+        raise InputError(where, "not a JSON object (input_format=jsonl)")
     return line
 
 
@@ -426,6 +450,23 @@ class Predictor:
             return "joint"
         return "+".join(name for name, part in (("ner", self.ner), ("stance", self.stance)) if part is not None)
 
+    def describe(self) -> dict:
+        """What this predictor predicts: task, backend, entity types, stance labels and the
+        entity types stance is predicted for (the server's /health and page legend)."""
+        ner_labels, stance_labels, target_types = [], [], []
+        if self.ner is not None:
+            ner_labels = [self.ner[2][i] for i in sorted(self.ner[2])]
+        if self.stance is not None:
+            stance_labels = [self.stance[2][i] for i in sorted(self.stance[2])]
+            target_types = sorted(self.stance_target_types) if self.ner is not None else []
+        if self.joint is not None:
+            info = self.joint[2]
+            ner_labels = [info["ner_id2label"][i] for i in sorted(info["ner_id2label"])]
+            stance_labels, target_types = list(info["stance_labels"]), list(info["stance_types"])
+        entity_types = list(dict.fromkeys(t[2:] for t in ner_labels if t[:2] in ("B-", "I-")))
+        return {"task": self.task, "backend": self.backend, "entity_types": entity_types, "ner_tags": ner_labels,
+                "stance_labels": stance_labels, "stance_target_types": target_types}
+
     # ------------------------------------------------------------------ prediction
 
     def _warn_once(self, key: str, message: str) -> None:
@@ -550,18 +591,72 @@ class Predictor:
             max_length = int(meta.get("max_length", 256))
         return predict_stance(model, tokenizer, items, batch_size=self.stance_batch_size, max_length=max_length)
 
-    def predict_lines(self, lines: Iterable[str], input_format: str = "auto", chunk_lines: int = 1000,
-                      source: str = "input") -> Iterator[dict]:
-        """Stream predictions for lines of text / JSON, `chunk_lines` lines per batched pass."""
+    def predict_lines(self, lines: Iterable[str | InputError], input_format: str = "auto", chunk_lines: int = 1000,
+                      source: str = "input", on_bad_line: str = "error",
+                      skipped: list[InputError] | None = None) -> Iterator[dict]:
+        """Stream predictions for lines of text / JSON, `chunk_lines` lines per batched pass.
+
+        `lines` may hold `InputError`s in place of lines that could not be decoded
+        (`read_lines`). A bad line (undecodable, not JSON under input_format=jsonl, a bad
+        target) stops the stream with its error under on_bad_line="error", after the lines
+        before it have been predicted and yielded; under "skip" it is left out and appended to
+        `skipped`."""
+        if on_bad_line not in ON_BAD_LINE:
+            raise KnsError(f"on_bad_line must be one of {ON_BAD_LINE}, not {on_bad_line!r}")
         chunk: list[Document] = []
         for n, line in enumerate(lines, start=1):
             where = f"{source}:{n}"
-            chunk.append(make_document(parse_line(line, input_format, where), self.split_sentences, where))
+            try:
+                if isinstance(line, InputError):
+                    raise line
+                chunk.append(make_document(parse_line(line, input_format, where), self.split_sentences, where))
+            except InputError as err:
+                if on_bad_line == "skip":
+                    if skipped is not None:
+                        skipped.append(err)
+                    continue
+                if chunk:  # the valid lines before the bad one are not lost
+                    yield from self.predict_documents(chunk)
+                raise InputError(err.where, f"{err.detail} (on_bad_line=skip skips such lines)", err.field) from None
             if len(chunk) >= chunk_lines:
                 yield from self.predict_documents(chunk)
                 chunk = []
         if chunk:
             yield from self.predict_documents(chunk)
+
+
+def read_lines(f, source: str = "input") -> Iterator[str | InputError]:
+    """Lines of a binary file object, decoded as UTF-8 (a leading BOM dropped), split on b"\\n"
+    only (not on \\u2028 or form feeds as str.splitlines would): one item per line. A line that
+    is not UTF-8 comes out as an `InputError` naming the line and the byte, so that the caller
+    decides whether to stop or skip, and the lines around it are still read."""
+    for n, raw in enumerate(f, start=1):
+        if isinstance(raw, str):  # an already decoded text stream (e.g. a replaced sys.stdin)
+            yield raw[1:] if n == 1 and raw.startswith("\ufeff") else raw
+            continue
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            yield InputError(f"{source}:{n}", invalid_utf8_message(raw, err))
+
+
+def scan_utf8(path: Path) -> list[Problem]:
+    """Every line of a file that is not UTF-8 (one fast pass when the whole file is valid)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return []
+    except UnicodeDecodeError:
+        pass
+    problems = []
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            problems.append(Problem(str(path), n, invalid_utf8_message(raw, err)))
+    return problems
 
 
 # --------------------------------------------------------------------------- command line
@@ -574,29 +669,44 @@ def _stdout_logging_to_stderr() -> None:
             handler.setStream(sys.stderr)
 
 
-def run_predict(cfg) -> dict:
-    """`scripts/predict.py`: read `input` (a file or '-'), write JSON lines to `output`."""
-    import time
-
+def predictor_from_config(cfg) -> Predictor:
+    """The `Predictor` that configs/predict.yaml's (and serve.yaml's) model options describe."""
     checkpoint = cfg.get("checkpoint")
     if checkpoint is None or str(checkpoint) in ("", "???"):
         raise KnsError("no checkpoint given: pass checkpoint=DIR (a run's model/ folder)")
-    src, dst = str(cfg.get("input", "-")), str(cfg.get("output", "-"))
-    if dst == "-":
-        _stdout_logging_to_stderr()
-    if src != "-" and not Path(src).is_file():
-        raise KnsError(f"input file {src} does not exist")
-    predictor = Predictor.from_pretrained(
+    return Predictor.from_pretrained(
         checkpoint, stance_checkpoint=cfg.get("stance_checkpoint"), backend=str(cfg.get("backend", "torch")),
         onnx_dir=cfg.get("onnx_dir"), device=cfg.get("device"), num_threads=cfg.get("num_threads"),
         batch_size=int(cfg.get("batch_size", 32)), max_length=cfg.get("max_length"),
         window_overlap=int(cfg.get("window_overlap", 32)), split_sentences=bool(cfg.get("split_sentences", True)),
         stance_target_types=cfg.get("stance_target_types"), cpu_linear=str(cfg.get("cpu_linear", "auto")),
     )
+
+
+def run_predict(cfg) -> dict:
+    """`scripts/predict.py`: read `input` (a file or '-'), write JSON lines to `output`."""
+    import time
+
+    src, dst = str(cfg.get("input", "-")), str(cfg.get("output", "-"))
+    on_bad_line = str(cfg.get("on_bad_line", "error"))
+    if on_bad_line not in ON_BAD_LINE:
+        raise KnsError(f"on_bad_line must be one of {ON_BAD_LINE}, not {on_bad_line!r}")
+    if dst == "-":
+        _stdout_logging_to_stderr()
+    if src != "-" and not Path(src).is_file():
+        raise KnsError(f"input file {src} does not exist")
+    if src != "-" and on_bad_line == "error":
+        # Every undecodable line of a file at once, before the model is loaded.
+        problems = scan_utf8(Path(src))
+        if problems:
+            raise DataValidationError(problems + [Problem(src, None, "fix these lines, or pass on_bad_line=skip to "
+                                                                     "predict the others and skip them")])
+    predictor = predictor_from_config(cfg)
     fmt, chunk = str(cfg.get("input_format", "auto")), int(cfg.get("chunk_lines", 1000))
     started = time.perf_counter()
     n_lines = n_entities = n_targets = 0
-    fin = _utf8_stdin() if src == "-" else open(src, encoding="utf-8-sig")
+    fin = _binary_stdin() if src == "-" else open(src, "rb")
+    skipped: list[InputError] = []
     tmp = None
     try:
         if dst == "-":
@@ -609,7 +719,9 @@ def run_predict(cfg) -> dict:
             tmp = out_path.with_name(out_path.name + f".tmp{os.getpid()}")
             fout = open(tmp, "w", encoding="utf-8")
         try:
-            for rec in predictor.predict_lines(_lines(fin), fmt, chunk, source="stdin" if src == "-" else src):
+            source = "stdin" if src == "-" else src
+            for rec in predictor.predict_lines(read_lines(fin, source), fmt, chunk, source=source,
+                                               on_bad_line=on_bad_line, skipped=skipped):
                 fout.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 n_lines += 1
                 n_entities += len(rec["entities"])
@@ -628,21 +740,15 @@ def run_predict(cfg) -> dict:
             Path(tmp).unlink(missing_ok=True)
     elapsed = time.perf_counter() - started
     summary = {"lines": n_lines, "entities": n_entities, "targets": n_targets, "seconds": round(elapsed, 3),
-               "task": predictor.task, "backend": predictor.backend}
+               "task": predictor.task, "backend": predictor.backend, "skipped_lines": len(skipped)}
+    if skipped:
+        shown = "; ".join(str(e) for e in skipped[:10]) + (f"; ... and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        print(f"skipped {len(skipped)} bad line(s) (on_bad_line=skip): {shown}", file=sys.stderr)
     print(f"predicted {n_lines} line(s): {n_entities} entities, {n_targets} stance targets "
           f"in {elapsed:.2f}s ({predictor.task}, {predictor.backend}) -> {dst if dst != '-' else 'stdout'}",
           file=sys.stderr)
     return summary
 
 
-def _utf8_stdin():
-    import io
-
-    buffer = getattr(sys.stdin, "buffer", None)
-    return io.TextIOWrapper(buffer, encoding="utf-8-sig") if buffer is not None else sys.stdin
-
-
-def _lines(f) -> Iterator[str]:
-    # Split on "\n" only (not on \u2028 or form feeds as str.splitlines would): one item per line.
-    for line in f:
-        yield line
+def _binary_stdin():
+    return getattr(sys.stdin, "buffer", None) or sys.stdin

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import DataValidationError, Problem
+from ..errors import DataValidationError, Problem, invalid_utf8_message
 
 # KazNERD's IDs are AID…, BID…, …, EID… followed by digits.
 SENT_ID_RE = re.compile(r"^[A-Za-z]{0,8}ID\d+$")
@@ -83,9 +83,7 @@ def _decode(path: Path, data: bytes, problems: list[Problem]) -> list[str]:
             try:
                 lines.append(raw.decode("utf-8"))
             except UnicodeDecodeError as err:
-                problems.append(
-                    Problem(name, number, f"invalid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})")
-                )
+                problems.append(Problem(name, number, invalid_utf8_message(raw, err)))
                 lines.append(raw.decode("utf-8", errors="replace"))
     if data.endswith(b"\n"):
         lines.pop()  # the terminator of the last line, not an extra empty line

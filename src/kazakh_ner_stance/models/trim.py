@@ -203,12 +203,11 @@ def _read_dataset_dir(path: Path) -> CorpusFile:
     splits = ds.values() if isinstance(ds, DatasetDict) else [ds]
     cf = CorpusFile(str(path), "dataset", "")
     for split in splits:
+        # The words (NER, stance and joint datasets) and plain text columns; never tag lists or ids.
         for name, feature in split.features.items():
-            dtype = getattr(feature, "dtype", None)
-            inner = getattr(getattr(feature, "feature", None), "dtype", None)
-            if name == "tokens" or (dtype is None and inner == "string"):
+            if name == "tokens":
                 cf.words.extend([list(w) for w in split[name] if w])
-            elif dtype == "string" and name in TEXT_COLUMNS:
+            elif name in TEXT_COLUMNS and getattr(feature, "dtype", None) == "string":
                 cf.texts.extend([t for t in split[name] if t])
     return cf
 

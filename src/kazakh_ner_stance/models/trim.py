@@ -453,7 +453,7 @@ def compare_tokenization(full_ids: Sequence[Sequence[int]], trim_tok, new_id: di
             diff += 1
             per_corpus[ci] = per_corpus.get(ci, 0) + 1
             if len(examples) < max_examples:
-                examples.append({"corpus": corpora[ci].path, "full": [pieces[i] for i in ids][:40],
+                examples.append({"corpus": corpora[ci].path, "full": [pieces[i] if i < len(pieces) else f"<id {i}>" for i in ids][:40],
                                  "trimmed": [trim_tok.id_to_token(i) for i in b.ids][:40]})
     if n != len(full_ids):
         raise KnsError(f"internal error: {len(full_ids)} full encodings for {n} sentences")

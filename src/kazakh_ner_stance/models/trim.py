@@ -80,6 +80,7 @@ class CorpusFile:
         return len(self.texts) + len(self.words)
 
     def record(self) -> dict:
+        # sentences: as tokenized, i.e. with the NFC / Latin-look-alike-fixed variants of word lists
         return {"path": self.path, "kind": self.kind, "sha256": self.sha256, "sentences": self.n_sentences}
 
 
@@ -647,6 +648,7 @@ def trim_model(
                 continue
             shutil.copy2(p, out_dir / p.name)
     save_file(sd, str(out_dir / "model.safetensors"), metadata={**metadata, "format": "pt"})
+    (out_dir / "model.safetensors").chmod(0o644)  # safetensors writes 0600; the folder is meant to be shared
     (out_dir / "tokenizer.json").write_text(json.dumps(tok_data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 

@@ -64,3 +64,69 @@ def save_tiny_encoder(out_dir: str | Path, extra_text: Iterable[str] = (), hidde
     BertModel(config, add_pooling_layer=False).save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out
+
+
+UNIGRAM_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
+# Pieces no Kazakh fixture uses: trimming must drop them (and "中" tests the <unk> fallback).
+_FOREIGN_PIECES = ["▁中国", "中", "国", "▁東京", "東", "京", "ä", "▁über", "▁ελλάδα", "λ"]
+
+
+def build_tiny_unigram_tokenizer(text: Iterable[str], model_max_length: int = 128, seed: int = 0):
+    """An XLM-R-shaped SentencePiece Unigram tokenizer (<s> <pad> </s> <unk> first, <mask>
+    last, Metaspace, <s> A </s>) whose pieces are the words of `text` with "▁", their prefixes
+    and suffixes, every character, and a few foreign pieces, with distinct seeded scores."""
+    import random
+
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    rng = random.Random(seed)
+    words = sorted({w for t in text for w in t.split()})
+    pieces: dict[str, float] = {}
+    for ch in sorted(set(_BASE_CHARS) | {c for w in words for c in w}):
+        pieces.setdefault(ch, -9.0 - rng.random())
+    pieces["▁"] = -6.0
+    for w in words:
+        pieces.setdefault("▁" + w, -2.0 - len(w) * 0.05 - rng.random())
+        for k in range(1, len(w)):
+            pieces.setdefault("▁" + w[:k], -4.0 - rng.random())
+            pieces.setdefault(w[k:], -5.0 - rng.random())
+    for p in _FOREIGN_PIECES:
+        pieces.setdefault(p, -3.0 - rng.random())
+    vocab = [(s, 0.0) for s in UNIGRAM_SPECIALS] + sorted(pieces.items(), key=lambda kv: -kv[1]) + [("<mask>", 0.0)]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")]
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)],
+    )
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        cls_token="<s>", sep_token="</s>",
+        mask_token=AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True),
+        model_max_length=model_max_length,
+    )
+
+
+def save_tiny_unigram_encoder(out_dir: str | Path, text: Iterable[str], hidden: int = 32, layers: int = 2,
+                              heads: int = 2, max_positions: int = 128, seed: int = 0, extra_rows: int = 3) -> Path:
+    """A tiny random BERT with the Unigram tokenizer above; like e5-small it has a few more
+    embedding rows than tokenizer pieces (`extra_rows`)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tiny_unigram_tokenizer(list(text), model_max_length=max_positions, seed=seed)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer) + extra_rows, hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=hidden * 2, max_position_embeddings=max_positions,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=0, eos_token_id=2,
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out

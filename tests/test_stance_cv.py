@@ -116,3 +116,35 @@ def test_run_stance_cv_pools_every_item(tiny_encoder, tmp_path):
 def test_cv_option_composes_with_the_stance_experiment():
     cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu", "cv.folds=5"])
     assert cfg.cv.folds == 5 and cfg.cv.out_dir.endswith("cv/kaznerd_stance_e5_small_cpu")
+
+
+def test_benchmark_stance_recipes_smoke(tiny_encoder, tmp_path, capsys):
+    """The recipe benchmark runs every recipe's CV on tiny data and prints one table."""
+    import importlib.util
+
+    from kazakh_ner_stance.data.download import sha256_file
+    from kazakh_ner_stance.stance.rusentne import run_build_rusentne
+    from test_task_stance import save_stance_dataset
+
+    root = Path(__file__).resolve().parents[1]
+    fixture = root / "tests" / "fixtures" / "rusentne"
+    datasets = tmp_path / "datasets"
+    cfg = compose("build_dataset", ["data=rusentne", f"data.source_dir={fixture}", f"out_dir={datasets / 'rusentne'}",
+                                    "progress=false", "data.dev_share=0.25"])
+    cfg.data.sha256 = {p.name: sha256_file(p) for p in fixture.glob("*.csv")}
+    run_build_rusentne(cfg)
+    kk = save_stance_dataset(tmp_path / "kk")
+    spec = importlib.util.spec_from_file_location("bench", root / "scripts" / "benchmark_stance_recipes.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rc = bench.main(["--folds", "2", "--epochs", "1", "--out", str(tmp_path / "cv"), "model=local",
+                     f"model.path={tiny_encoder}", f"data.dataset_dir={kk}", "trainer=debug",
+                     f"paths.datasets_dir={datasets}", f"paths.artifacts_dir={tmp_path / 'artifacts'}",
+                     "task.max_length=48", "cv.bootstrap_n=20", "trainer.args.max_steps=2", "cv.dev_share=0.25"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "| recipe | Kazakh CV macro-F1 |" in text
+    for recipe in ("default", "zeroshot", "mixed", "sequential"):
+        assert f"| {recipe} | " in text
+        assert (tmp_path / "cv" / recipe / "cv.json").is_file()
+    assert "x default)" in text and (tmp_path / "cv" / "recipes.md").is_file()

@@ -192,10 +192,10 @@ def run_stance_cv(cfg) -> float:
             test = items.select(test_idx)
             fold_pred, fold_probs = _predict(model_dir, test, batch, max_length)
             fold_probs = fold_probs.tolist()
+            fold_dir.mkdir(parents=True, exist_ok=True)
             if f == 0 and cv.get("extra_eval") and cv.extra_eval.get("dir"):
                 extra_report = _extra_eval(cv.extra_eval, model_dir, batch, max_length, bootstrap_n, seed)
                 (fold_dir / "extra_eval.json").write_text(json.dumps(extra_report, indent=2) + "\n", encoding="utf-8")
-            fold_dir.mkdir(parents=True, exist_ok=True)
             done.write_text(json.dumps({"pred": fold_pred, "probs": fold_probs, "train_time_s": seconds}) + "\n",
                             encoding="utf-8")
             if not fixed and not bool(cv.get("keep_models", False)):

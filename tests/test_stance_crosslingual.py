@@ -180,3 +180,17 @@ def test_recipe_experiments_compose(recipe):
     cfg = compose("train", [f"experiment=kaznerd_stance_e5_small_cpu_{recipe}"])
     assert cfg.task.name == "stance" and cfg.data.name == "kaznerd_stance" and cfg.task.head == "markers"
     assert cfg.run_name == f"kaznerd_stance_e5_small_cpu_{recipe}"
+
+
+def test_model_card_names_the_cross_lingual_training_data():
+    from kazakh_ner_stance.cards.model_card import _cross_lingual_note
+
+    assert _cross_lingual_note({"config": {"task": {"extra_train": {"dir": None}}}}) == []
+    mixed = " ".join(_cross_lingual_note({"config": {"task": {
+        "extra_train": {"dir": "/a/datasets/rusentne", "split": "train"}, "sampler": {"kind": "balanced"}}}}))
+    assert "RuSentNE-2023" in mixed and "MIT" in mixed and "balanced sampler" in mixed
+    zero = " ".join(_cross_lingual_note({"config": {"task": {
+        "train_on_target": False, "extra_train": {"dir": "/a/datasets/rusentne"}}}}))
+    assert "no Kazakh training item" in zero
+    seq = " ".join(_cross_lingual_note({"config": {"task": {"init_from": "/runs/zs/model"}}}))
+    assert "Fine-tuned from the stance checkpoint `zs`" in seq

@@ -239,11 +239,16 @@ def _cross_lingual_note(info: dict) -> list[str]:
     out = []
     if extra:
         name = Path(str(extra)).name
-        what = (f"`{name}` ({'RuSentNE-2023: Golubev, Rusnachenko, Loukachevitch, Dialogue 2023; MIT licence; '
-                'Russian news, entity-level sentiment mapped 1 -> FAVOR, -1 -> AGAINST, 0 -> NONE' if 'rusentne' in name else 'another stance dataset'})")
-        how = ("only (no Kazakh training item; model selection on the Kazakh dev split)"
-               if task.get("train_on_target", True) is False else "together with the Kazakh layer"
-               + (", drawn by a language- and class-balanced sampler" if (task.get("sampler") or {}).get("kind") == "balanced" else ""))
+        source = ("RuSentNE-2023: Golubev, Rusnachenko, Loukachevitch, Dialogue 2023; MIT licence; Russian news, "
+                  "entity-level sentiment mapped 1 -> FAVOR, -1 -> AGAINST, 0 -> NONE"
+                  if "rusentne" in name else "another stance dataset")
+        what = f"`{name}` ({source})"
+        if task.get("train_on_target", True) is False:
+            how = "only (no Kazakh training item; model selection on the Kazakh dev split)"
+        else:
+            how = "together with the Kazakh layer"
+            if (task.get("sampler") or {}).get("kind") == "balanced":
+                how += ", drawn by a language- and class-balanced sampler"
         out += ["", f"Also trained on {what}, split `{(task.get('extra_train') or {}).get('split', 'train')}`, {how}."]
     if task.get("init_from"):
         out += ["", f"Fine-tuned from the stance checkpoint `{Path(str(task['init_from'])).parent.name}` "

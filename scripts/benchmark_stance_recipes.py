@@ -16,7 +16,7 @@ Recipes (each `experiment=kaznerd_stance_e5_small_cpu[_RECIPE]`, with the same s
 Each row: pooled Kazakh macro-F1, F_avg, per-class F1 with 95% bootstrap CIs, AGAINST recall,
 F1_PN on RuSentNE's labelled validation file (the `test` split of the rusentne dataset;
 first fold's model), and training seconds (the sum over folds; zero-shot: its one training).
-`--resume` reuses finished folds.
+`--resume` reuses finished folds; `--table-only` prints the table of what --out holds.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--zeroshot-epochs", type=float, default=None, help="default: the zeroshot experiment's")
     ap.add_argument("--out", default=None, help="default: artifacts/runs/cv/recipes")
     ap.add_argument("--resume", action="store_true", help="reuse finished folds and an existing zero-shot model")
+    ap.add_argument("--table-only", action="store_true", help="print the table of the recipes already run in --out")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (e.g. trainer.num_threads=2)")
     args = ap.parse_args(argv)
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
@@ -68,6 +69,11 @@ def main(argv=None) -> int:
     zero_run = out / "zeroshot_model"
     rows = {}
     for recipe in recipes:
+        if args.table_only:
+            done = out / recipe / "cv.json"
+            if done.is_file():
+                rows[recipe] = json.loads(done.read_text(encoding="utf-8"))
+            continue
         overrides = [f"experiment={_experiment(recipe)}", f"cv.out_dir={out / recipe}", *common]
         if recipe in ("zeroshot", "sequential") and not (args.resume and (zero_run / "model").is_dir()):
             zov = [f"experiment={_experiment('zeroshot')}", f"run_dir={zero_run}", "overwrite=true", *args.overrides]
@@ -102,10 +108,13 @@ def main(argv=None) -> int:
             f"{pc['AGAINST']['recall']:.2f}",
             _ci(ex["f1_pn"], ex.get("f1_pn_ci")) if ex else "-", f"{r['train_time_s']:.0f}",
         ]) + " |")
+    if not rows:
+        print(f"error: no recipe has a cv.json in {out}", file=sys.stderr)
+        return 2
     any_row = next(iter(rows.values()))
     table = "\n".join(lines)
     note = (f"{any_row['folds']} folds over {any_row['items']} Kazakh items ({any_row['groups']} sentence groups), "
-            f"{args.epochs:g} epochs per fold, pooled predictions, 95% bootstrap CIs; F1_PN on RuSentNE's labelled "
+            f"{any_row['epochs']} epochs per fold, pooled predictions, 95% bootstrap CIs; F1_PN on RuSentNE's labelled "
             "validation file with the first fold's model.")
     (out / "recipes.md").write_text(table + "\n\n" + note + "\n", encoding="utf-8")
     print("\n" + table + "\n\n" + note)

@@ -148,3 +148,5 @@ def test_benchmark_stance_recipes_smoke(tiny_encoder, tmp_path, capsys):
         assert f"| {recipe} | " in text
         assert (tmp_path / "cv" / recipe / "cv.json").is_file()
     assert "x default)" in text and (tmp_path / "cv" / "recipes.md").is_file()
+    assert bench.main(["--table-only", "--out", str(tmp_path / "cv"), "--recipes", "default,mixed"]) == 0
+    assert "| mixed | " in capsys.readouterr().out

@@ -16,7 +16,8 @@ Recipes (each `experiment=kaznerd_stance_e5_small_cpu[_RECIPE]`, with the same s
 Each row: pooled Kazakh macro-F1, F_avg, per-class F1 with 95% bootstrap CIs, AGAINST recall,
 F1_PN on RuSentNE's labelled validation file (the `test` split of the rusentne dataset;
 first fold's model), and training seconds (the sum over folds; zero-shot: its one training).
-`--resume` reuses finished folds; `--table-only` prints the table of what --out holds.
+`--resume` reuses finished folds; `--table-only` prints the table of what --out holds; a file
+`STOP` in --out ends the benchmark after the recipe that is running.
 """
 
 from __future__ import annotations
@@ -68,7 +69,12 @@ def main(argv=None) -> int:
               *args.overrides]
     zero_run = out / "zeroshot_model"
     rows = {}
+    stop = out / "STOP"  # touch it to end the benchmark after the running recipe (a shared CPU)
+    stop.unlink(missing_ok=True)
     for recipe in recipes:
+        if stop.is_file():
+            print(f"{stop} exists: not starting {recipe} or any later recipe")
+            break
         if args.table_only:
             done = out / recipe / "cv.json"
             if done.is_file():

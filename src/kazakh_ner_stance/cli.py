@@ -45,6 +45,10 @@ def prepare_model_main(cfg: DictConfig) -> None:
 def train_main(cfg: DictConfig):
     from .training.train import run_train
 
+    if int(cfg.get("cv", {}).get("folds") or 0):
+        from .evaluation.stance_cv import run_stance_cv
+
+        return _run(run_stance_cv, cfg)
     # Returned so that Hydra's Optuna sweeper can optimise the objective.
     return _run(run_train, cfg)
 

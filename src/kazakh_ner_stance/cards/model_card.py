@@ -238,6 +238,30 @@ def _training(inp: ModelCardInputs) -> str:
     return "\n".join(text)
 
 
+def _cross_lingual_note(info: dict) -> list[str]:
+    """What a stance run trained on besides the Kazakh layer (task.extra_train, task.init_from)."""
+    task = (info.get("config") or {}).get("task") or {}
+    extra = (task.get("extra_train") or {}).get("dir")
+    out = []
+    if extra:
+        name = Path(str(extra)).name
+        source = ("RuSentNE-2023: Golubev, Rusnachenko, Loukachevitch, Dialogue 2023; MIT licence; Russian news, "
+                  "entity-level sentiment mapped 1 -> FAVOR, -1 -> AGAINST, 0 -> NONE"
+                  if "rusentne" in name else "another stance dataset")
+        what = f"`{name}` ({source})"
+        if task.get("train_on_target", True) is False:
+            how = "only (no Kazakh training item; model selection on the Kazakh dev split)"
+        else:
+            how = "together with the Kazakh layer"
+            if (task.get("sampler") or {}).get("kind") == "balanced":
+                how += ", drawn by a language- and class-balanced sampler"
+        out += ["", f"Also trained on {what}, split `{(task.get('extra_train') or {}).get('split', 'train')}`, {how}."]
+    if task.get("init_from"):
+        out += ["", f"Fine-tuned from the stance checkpoint `{Path(str(task['init_from'])).parent.name}` "
+                    "(sequential recipe: its first stage, see that checkpoint's card for its data)."]
+    return out
+
+
 def _data(inp: ModelCardInputs) -> str:
     info = inp.training
     lines = [
@@ -261,6 +285,7 @@ def _data(inp: ModelCardInputs) -> str:
                   if len(stats.get("sources") or []) == 1 else f"Splits: {splitting}."]
     if inp.task in ("stance", "joint"):
         lines += ["", STANCE_NOTE]
+        lines += _cross_lingual_note(info)
     splits = stats.get("splits") or {}
     if splits and all(isinstance(v, dict) and "sentences" in v for v in splits.values()):
         rows = [[s, f"{v['sentences']:,}", f"{v.get('tokens', 0):,}", f"{v.get('entities', 0):,}"]

@@ -351,10 +351,19 @@ class StanceTask:
             raise KnsError(f"task.class_balance must be weights, oversample or none, not {self.balance!r}")
         self.n_real_vocab = len(tokenizer)
         self.marker_ids = add_marker_tokens(tokenizer, self.markers)
+        # Cross-lingual recipes: extra training items (tasks/stance_mix.py), a balanced sampler,
+        # a first-stage model to start from. Class counts are those of what is trained on.
+        self.sampler_kind = str((cfg.task.get("sampler") or {}).get("kind", "none"))
+        if self.sampler_kind != "none" and self.balance == "oversample":
+            raise KnsError("task.class_balance=oversample and task.sampler both resample the training items; "
+                           "pick one (the balanced sampler balances classes itself: class_power)")
+        from .stance_mix import training_split
+
         counts = [0] * len(STANCE_LABELS)
-        for lab in dataset["train"]["label"]:
+        for lab in training_split(dataset["train"], cfg.task)["label"]:
             counts[int(lab)] += 1
         self.train_counts = counts
+        self._train_index = None  # (langs, labels, lengths) of the encoded training items
         explicit = cfg.task.get("class_weights")
         if explicit is not None:
             self.class_weights = [float(x) for x in explicit]
@@ -374,7 +383,10 @@ class StanceTask:
         from transformers import AutoModelForSequenceClassification
 
         noise = float(self.cfg.task.get("marker_init_noise", 0.1))
-        if self.head == "pooler":
+        init_from = self.cfg.task.get("init_from")
+        if init_from:
+            model = self._load_first_stage(init_from)
+        elif self.head == "pooler":
             model = AutoModelForSequenceClassification.from_pretrained(
                 model_dir, num_labels=len(STANCE_LABELS), id2label=self.id2label, label2id=self.label2id,
                 use_safetensors=True,
@@ -412,20 +424,60 @@ class StanceTask:
         self.model = model
         return model
 
+    def _load_first_stage(self, path):
+        """A trained stance checkpoint (sequential recipe: the RuSentNE stage) to go on from;
+        its markers, head and labels must be the ones this run uses."""
+        from transformers import AutoModelForSequenceClassification
+
+        from . import stance_model  # noqa: F401  registers the kns_stance model type
+
+        folder, _ = check_checkpoint(path, "stance")
+        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+        meta = getattr(model.config, "kns_stance", None) or {}
+        problems = []
+        if list(meta.get("marker_ids", [])) != list(self.marker_ids) or tuple(meta.get("markers", ())) != self.markers:
+            problems.append(f"its markers {meta.get('markers')} / ids {meta.get('marker_ids')} are not this run's "
+                            f"{list(self.markers)} / {list(self.marker_ids)} (another base model or tokenizer?)")
+        head = "markers" if model.config.model_type == "kns_stance" else "pooler"
+        if head != self.head:
+            problems.append(f"it has the {head} head, this run task.head={self.head}")
+        if {int(k): v for k, v in model.config.id2label.items()} != self.id2label:
+            problems.append(f"its labels {model.config.id2label} are not {self.id2label}")
+        if problems:
+            raise KnsError(f"task.init_from={folder}: " + "; ".join(problems))
+        log.info("starting from the stance checkpoint %s (task.init_from)", folder)
+        return model
+
     def encode_items(self, tokens_list, starts, ends):
         return encode_stance(self.tokenizer, tokens_list, starts, ends, self.max_length, self.markers, self.input_format)
 
     def encode_train(self, split):
+        from .stance_mix import training_split
+
+        split = training_split(split, self.cfg.task)
         if self.balance == "oversample":
             split = self._oversample(split)
+        langs = list(split["lang"])
 
         def encode(batch):
             enc = self.encode_items(batch["tokens"], batch["start"], batch["end"])
             enc["labels"] = [int(x) for x in batch["label"]]
             return enc
 
-        return split.map(encode, batched=True, batch_size=1000, remove_columns=split.column_names,
-                         desc="encoding stance items (marked target spans)")
+        features = split.map(encode, batched=True, batch_size=1000, remove_columns=split.column_names,
+                             desc="encoding stance items (marked target spans)")
+        self._train_index = (langs, list(features["labels"]), list(features["length"]))
+        return features
+
+    def train_sampler(self, batch_size: int):
+        """The balanced language/class sampler of `task.sampler` (None: Trainer's own)."""
+        from .stance_mix import make_sampler
+
+        if self._train_index is None or self.sampler_kind == "none":
+            return None
+        langs, labels, lengths = self._train_index
+        return make_sampler(self.cfg.task.get("sampler"), langs, labels, lengths, int(self.cfg.seed), batch_size,
+                            str(self.cfg.task.get("target_lang", "kk")))
 
     def _oversample(self, split):
         import random
@@ -469,6 +521,16 @@ class StanceTask:
         types = split["target_type"] if "target_type" in split.column_names else None
         return stance_scores(gold, pred, probs, types, bootstrap_n=self.bootstrap_n, seed=int(self.cfg.seed))
 
+    def training_data_info(self) -> dict:
+        t = self.cfg.task
+        extra = t.get("extra_train") or {}
+        sampler = t.get("sampler") or {}
+        return {"train_on_target": bool(t.get("train_on_target", True)),
+                "extra_train": str(extra.get("dir")) if extra.get("dir") else None,
+                "extra_train_split": extra.get("split") if extra.get("dir") else None,
+                "sampler": {k: v for k, v in dict(sampler).items()} if self.sampler_kind != "none" else None,
+                "init_from": str(t.get("init_from")) if t.get("init_from") else None}
+
     def save_extra(self, folder: Path):
         folder = Path(folder)
         # The release folder (not checkpoint-N, which resume must read back unchanged) gets the
@@ -478,5 +540,5 @@ class StanceTask:
         meta = {"labels": list(STANCE_LABELS), "markers": list(self.markers), "marker_ids": list(self.marker_ids),
                 "input_format": self.input_format, "max_length": self.max_length, "head": self.head,
                 "class_weights": self.class_weights, "train_counts": self.train_counts,
-                "warm_start": self.warm_start_info}
+                "warm_start": self.warm_start_info, "training_data": self.training_data_info()}
         (folder / "kns_stance.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -124,6 +124,12 @@ def _make_trainer_class():
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
 
+        def _get_train_sampler(self, train_dataset=None):
+            # A task may draw its own training order (stance: languages and classes balanced).
+            own = getattr(self.kns_task, "train_sampler", None)
+            sampler = own(self._train_batch_size) if own is not None else None
+            return sampler if sampler is not None else super()._get_train_sampler(train_dataset)
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # Tasks may weight their loss (e.g. rare stance classes); otherwise Trainer's own.
             task_loss = getattr(self.kns_task, "compute_loss", None)

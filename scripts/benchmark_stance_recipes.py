@@ -1,0 +1,131 @@
+"""Cross-validate the stance recipes the same way and print one table (issue 12).
+
+    python scripts/build_dataset.py data=rusentne
+    python scripts/benchmark_stance_recipes.py --folds 3 --epochs 3
+
+Recipes (each `experiment=kaznerd_stance_e5_small_cpu[_RECIPE]`, with the same short schedule
+`--epochs` and the same folds):
+
+* default: today's Kazakh-only stance experiment (the baseline every ratio is against);
+* zeroshot: RuSentNE only. Trained once (its experiment, model selection on the Kazakh dev
+  split), then scored on every fold without training (`cv.fixed_model`);
+* mixed: Kazakh + RuSentNE through the language/class-balanced sampler, per fold;
+* sequential: per fold, the Kazakh fold data starting from the zero-shot model (the RuSentNE
+  stage is trained once and reused across folds).
+
+Each row: pooled Kazakh macro-F1, F_avg, per-class F1 with 95% bootstrap CIs, AGAINST recall,
+F1_PN on RuSentNE's labelled validation file (the `test` split of the rusentne dataset;
+first fold's model), and training seconds (the sum over folds; zero-shot: its one training).
+`--resume` reuses finished folds; `--table-only` prints the table of what --out holds; a file
+`STOP` in --out ends the benchmark after the recipe that is running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from kazakh_ner_stance.config import compose
+from kazakh_ner_stance.evaluation.stance_cv import run_stance_cv
+from kazakh_ner_stance.training.train import run_train
+
+RECIPES = ("default", "zeroshot", "mixed", "sequential")
+
+
+def _experiment(recipe: str) -> str:
+    return "kaznerd_stance_e5_small_cpu" + ("" if recipe == "default" else f"_{recipe}")
+
+
+def _ci(v, ci) -> str:
+    return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and ci[0] is not None else f"{v:.3f}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--epochs", type=float, default=3, help="epochs of every per-fold training")
+    ap.add_argument("--zeroshot-epochs", type=float, default=None, help="default: the zeroshot experiment's")
+    ap.add_argument("--out", default=None, help="default: artifacts/runs/cv/recipes")
+    ap.add_argument("--resume", action="store_true", help="reuse finished folds and an existing zero-shot model")
+    ap.add_argument("--table-only", action="store_true", help="print the table of the recipes already run in --out")
+    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (e.g. trainer.num_threads=2)")
+    args = ap.parse_args(argv)
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        ap.error(f"unknown recipe(s) {unknown}; choose from {RECIPES}")
+
+    probe = compose("train", [f"experiment={_experiment('default')}", *args.overrides])
+    out = Path(args.out or Path(probe.paths.runs_dir) / "cv" / "recipes")
+    rusentne = Path(probe.paths.datasets_dir) / "rusentne"
+    if not (rusentne / "dataset_dict.json").is_file():
+        print(f"error: {rusentne} is not built; run: python scripts/build_dataset.py data=rusentne", file=sys.stderr)
+        return 2
+    common = [f"cv.folds={args.folds}", f"cv.resume={str(args.resume).lower()}", f"cv.extra_eval.dir={rusentne}",
+              *args.overrides]
+    zero_run = out / "zeroshot_model"
+    rows = {}
+    stop = out / "STOP"  # touch it to end the benchmark after the running recipe (a shared CPU)
+    stop.unlink(missing_ok=True)
+    for recipe in recipes:
+        if stop.is_file():
+            print(f"{stop} exists: not starting {recipe} or any later recipe")
+            break
+        if args.table_only:
+            done = out / recipe / "cv.json"
+            if done.is_file():
+                rows[recipe] = json.loads(done.read_text(encoding="utf-8"))
+            continue
+        overrides = [f"experiment={_experiment(recipe)}", f"cv.out_dir={out / recipe}", *common]
+        if recipe in ("zeroshot", "sequential") and not (args.resume and (zero_run / "model").is_dir()):
+            zov = [f"experiment={_experiment('zeroshot')}", f"run_dir={zero_run}", "overwrite=true", *args.overrides]
+            if args.zeroshot_epochs is not None:
+                zov.append(f"trainer.args.num_train_epochs={args.zeroshot_epochs}")
+            t0 = time.time()
+            run_train(compose("train", zov))
+            print(f"zero-shot model trained in {time.time() - t0:.0f} s wall: {zero_run / 'model'}")
+        if recipe == "zeroshot":
+            overrides.append(f"cv.fixed_model={zero_run / 'model'}")
+        else:
+            overrides.append(f"trainer.args.num_train_epochs={args.epochs}")
+        if recipe == "sequential":
+            overrides.append(f"task.init_from={zero_run / 'model'}")
+        run_stance_cv(compose("train", overrides))
+        rows[recipe] = json.loads((out / recipe / "cv.json").read_text(encoding="utf-8"))
+
+    head = ["recipe", "Kazakh CV macro-F1", "F_avg", "F1 NONE", "F1 FAVOR", "F1 AGAINST", "AGAINST R",
+            "RuSentNE val F1_PN", "train s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    base = rows.get("default")
+    for recipe, r in rows.items():
+        p = r["pooled"]
+        pc = p["per_class"]
+        ex = r.get("extra_eval") or {}
+        ratio = ""
+        if base and recipe != "default":
+            ratio = f" ({p['macro']['f1'] / base['pooled']['macro']['f1']:.2f}x default)"
+        lines.append("| " + " | ".join([
+            recipe, _ci(p["macro"]["f1"], p["macro"]["f1_ci"]) + ratio, _ci(p["f_avg"]["value"], p["f_avg"]["ci"]),
+            *(_ci(pc[lab]["f1"], pc[lab]["f1_ci"]) for lab in ("NONE", "FAVOR", "AGAINST")),
+            f"{pc['AGAINST']['recall']:.2f}",
+            _ci(ex["f1_pn"], ex.get("f1_pn_ci")) if ex else "-", f"{r['train_time_s']:.0f}",
+        ]) + " |")
+    if not rows:
+        print(f"error: no recipe has a cv.json in {out}", file=sys.stderr)
+        return 2
+    any_row = next(iter(rows.values()))
+    table = "\n".join(lines)
+    note = (f"{any_row['folds']} folds over {any_row['items']} Kazakh items ({any_row['groups']} sentence groups), "
+            f"{any_row['epochs']} epochs per fold, pooled predictions, 95% bootstrap CIs; F1_PN on RuSentNE's labelled "
+            "validation file with the first fold's model.")
+    (out / "recipes.md").write_text(table + "\n\n" + note + "\n", encoding="utf-8")
+    print("\n" + table + "\n\n" + note)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

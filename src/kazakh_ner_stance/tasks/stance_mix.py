@@ -1,0 +1,176 @@
+"""Cross-lingual stance training data: extra stance datasets (RuSentNE) and a sampler that
+balances languages and classes.
+
+Recipes (configs/experiment/kaznerd_stance_e5_small_cpu_*.yaml):
+
+* zero-shot: ``task.train_on_target=false`` and ``task.extra_train.dir`` = the built RuSentNE
+  dataset: trained on Russian only, model selection on the Kazakh dev split;
+* sequential: ``task.init_from`` = the zero-shot model, then the Kazakh train split;
+* mixed: both train splits at once, drawn by `BalancedSampler`.
+
+The extra rows need the stance schema (tokens, start, end, label as NONE/FAVOR/AGAINST ids);
+they get a ``lang`` column (the dataset's own, else ``extra_train.lang``), and the target
+rows get ``task.target_lang``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ..errors import KnsError
+
+log = logging.getLogger(__name__)
+
+TRAIN_COLUMNS = ("id", "tokens", "start", "end", "label", "target_type")
+
+
+def _with_lang(split, lang: str):
+    keep = [c for c in split.column_names if c in TRAIN_COLUMNS or c == "lang"]
+    split = split.select_columns(keep)
+    if "lang" not in split.column_names:
+        split = split.add_column("lang", [lang] * len(split))
+    return split.select_columns([*TRAIN_COLUMNS, "lang"])
+
+
+def load_extra_train(extra_cfg):
+    """The extra training split named by `task.extra_train` (None when `dir` is unset)."""
+    from ..data.build import load_built_dataset
+
+    folder = extra_cfg.get("dir") if extra_cfg is not None else None
+    if not folder:
+        return None
+    folder = Path(str(folder))
+    if not (folder / "dataset_dict.json").is_file():
+        raise KnsError(
+            f"task.extra_train.dir={folder} holds no built dataset; build it first "
+            "(python scripts/build_dataset.py data=rusentne)"
+        )
+    dsd = load_built_dataset(folder)
+    name = str(extra_cfg.get("split", "train"))
+    if name not in dsd:
+        raise KnsError(f"{folder} has no {name!r} split (it has {sorted(dsd)})")
+    split = dsd[name]
+    missing = [c for c in TRAIN_COLUMNS if c not in split.column_names]
+    if missing:
+        raise KnsError(f"{folder}/{name} lacks the stance column(s) {missing}")
+    names = list(getattr(split.features["label"], "names", []))
+    if names != ["NONE", "FAVOR", "AGAINST"]:
+        raise KnsError(f"{folder}/{name}: stance labels {names}; expected ['NONE', 'FAVOR', 'AGAINST']")
+    exclude = [str(t) for t in (extra_cfg.get("exclude_types") or [])]
+    if exclude:
+        before = len(split)
+        split = split.filter(lambda t: t not in exclude, input_columns="target_type")
+        log.info("extra_train: %d of %d items left out (types %s)", before - len(split), before, exclude)
+    limit = extra_cfg.get("max_items")
+    if limit is not None and int(limit) < len(split):
+        split = split.shuffle(seed=int(extra_cfg.get("seed", 42))).select(range(int(limit)))
+    return _with_lang(split, str(extra_cfg.get("lang", "xx")))
+
+
+def training_split(target_split, task_cfg):
+    """The items a stance run trains on: the target (Kazakh) train split unless
+    `train_on_target` is false, plus `extra_train`, as one dataset with a `lang` column."""
+    from datasets import concatenate_datasets
+
+    parts = []
+    if bool(task_cfg.get("train_on_target", True)):
+        parts.append(_with_lang(target_split, str(task_cfg.get("target_lang", "kk"))))
+    extra = load_extra_train(task_cfg.get("extra_train"))
+    if extra is not None:
+        # Same ClassLabel feature as the target rows, so the two concatenate.
+        parts.append(extra.cast(parts[0].features) if parts else extra)
+    if not parts:
+        raise KnsError("task.train_on_target=false needs task.extra_train.dir (nothing to train on)")
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+
+def balanced_item_weights(langs: Sequence[str], labels: Sequence[int], lang_weights: dict | None = None,
+                          class_power: float = 0.5) -> list[float]:
+    """Draw probability of every item: a language is drawn with probability `lang_weights`
+    (equal by default), then a class c within it with probability proportional to
+    n_c * (n_max / n_c) ** class_power (0: as the data has them, 1: all classes equally),
+    then an item of that language and class uniformly."""
+    groups = Counter(zip(langs, labels))
+    per_lang = Counter(langs)
+    shares = {lang: float((lang_weights or {}).get(lang, 1.0)) for lang in per_lang}
+    total = sum(shares.values())
+    if total <= 0:
+        raise KnsError(f"sampler.lang_weights must give some language a positive weight, got {shares}")
+    class_mass: dict[tuple[str, int], float] = {}
+    for lang in per_lang:
+        counts = {c: n for (lg, c), n in groups.items() if lg == lang}
+        n_max = max(counts.values())
+        mass = {c: n * (n_max / n) ** float(class_power) for c, n in counts.items()}
+        z = sum(mass.values())
+        for c, m in mass.items():
+            class_mass[(lang, c)] = shares[lang] / total * m / z
+    return [class_mass[(lg, c)] / groups[(lg, c)] for lg, c in zip(langs, labels)]
+
+
+class BalancedSampler:
+    """`num_samples` indices per epoch drawn with replacement by `weights` (seeded, a new draw
+    each epoch), then grouped by length like transformers' LengthGroupedSampler: mega-batches of
+    50 x batch size, each sorted longest first, so padding stays as low as with the default
+    sampler."""
+
+    def __init__(self, weights: Sequence[float], num_samples: int, seed: int, lengths: Sequence[int] | None = None,
+                 batch_size: int = 32):
+        if num_samples <= 0:
+            raise KnsError(f"sampler.epoch_size must be positive, got {num_samples}")
+        self.weights = [float(w) for w in weights]
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+        self.lengths = list(lengths) if lengths is not None else None
+        self.batch_size = int(batch_size)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        import torch
+
+        gen = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
+        self.epoch += 1  # the next pass draws anew even when nobody calls set_epoch
+        w = torch.tensor(self.weights, dtype=torch.float64)
+        idx = torch.multinomial(w, self.num_samples, replacement=True, generator=gen).tolist()
+        if self.lengths is None:
+            return iter(idx)
+        mega = max(1, 50 * self.batch_size)
+        out: list[int] = []
+        for b in range(0, len(idx), mega):
+            out.extend(sorted(idx[b : b + mega], key=lambda i: -self.lengths[i]))
+        return iter(out)
+
+
+def make_sampler(sampler_cfg, langs: Sequence[str], labels: Sequence[int], lengths: Sequence[int], seed: int,
+                 batch_size: int, target_lang: str = "kk"):
+    """The BalancedSampler of `task.sampler` (None for kind none). epoch_size: draws per epoch;
+    null = the number of target-language items (an epoch costs what a target-only epoch costs)."""
+    kind = str(sampler_cfg.get("kind", "none")) if sampler_cfg is not None else "none"
+    if kind == "none":
+        return None
+    if kind != "balanced":
+        raise KnsError(f"task.sampler.kind must be none or balanced, not {kind!r}")
+    lang_weights = sampler_cfg.get("lang_weights")
+    weights = balanced_item_weights(langs, labels, dict(lang_weights) if lang_weights else None,
+                                    float(sampler_cfg.get("class_power", 0.5)))
+    size = sampler_cfg.get("epoch_size")
+    if size is None:
+        size = sum(1 for lang in langs if lang == target_lang) or len(langs)
+    n = int(size)
+    expected = Counter()
+    for lang, lab, w in zip(langs, labels, weights):
+        expected[(lang, lab)] += w
+    log.info("balanced sampler: %d draws per epoch; expected share per (lang, class): %s", n,
+             {f"{k[0]}/{k[1]}": round(v, 3) for k, v in sorted(expected.items())})
+    if not math.isclose(sum(weights), 1.0, rel_tol=1e-6):
+        raise KnsError("internal: sampler weights do not sum to 1")
+    return BalancedSampler(weights, n, seed, lengths, batch_size)

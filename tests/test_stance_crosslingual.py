@@ -1,0 +1,196 @@
+"""Cross-lingual stance recipes: extra training data, the language- and class-balanced sampler,
+the sequential start from a first-stage model, and the experiment configs."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from kazakh_ner_stance.config import compose
+from kazakh_ner_stance.errors import KnsError
+from kazakh_ner_stance.tasks import stance_mix
+from kazakh_ner_stance.tasks.stance_mix import BalancedSampler, balanced_item_weights
+from kazakh_ner_stance.training.train import run_train
+
+FIXTURE = Path(__file__).parent / "fixtures" / "rusentne"
+
+
+def test_balanced_weights_split_languages_then_classes():
+    langs = ["kk"] * 100 + ["ru"] * 20
+    labels = [0] * 90 + [1] * 9 + [2] * 1 + [0] * 10 + [1] * 5 + [2] * 5
+    for power in (0.0, 0.5, 1.0):
+        w = balanced_item_weights(langs, labels, class_power=power)
+        assert sum(w) == pytest.approx(1.0)
+        share = Counter()
+        for lang, lab, x in zip(langs, labels, w):
+            share[(lang, lab)] += x
+        assert share[("kk", 0)] + share[("kk", 1)] + share[("kk", 2)] == pytest.approx(0.5)
+        if power == 0.0:  # languages balanced, classes as in the data
+            assert share[("kk", 2)] == pytest.approx(0.5 * 1 / 100)
+        if power == 1.0:  # every class of a language equally likely
+            assert share[("kk", 2)] == pytest.approx(0.5 / 3) and share[("ru", 0)] == pytest.approx(0.5 / 3)
+        if power == 0.5:  # n_c * (n_max / n_c) ** 0.5: 90 : 9 * sqrt(10) : 1 * sqrt(90)
+            z = 90 + 9 * 10 ** 0.5 + 90 ** 0.5
+            assert share[("kk", 2)] == pytest.approx(0.5 * 90 ** 0.5 / z)
+        # Items of one language and class are equally likely.
+        assert len({round(x, 12) for x, lg, lb in zip(w, langs, labels) if (lg, lb) == ("kk", 0)}) == 1
+    w = balanced_item_weights(langs, labels, lang_weights={"kk": 3, "ru": 1}, class_power=0.0)
+    assert sum(x for x, lg in zip(w, langs) if lg == "kk") == pytest.approx(0.75)
+
+
+def test_balanced_sampler_is_seeded_redrawn_each_epoch_and_length_grouped():
+    langs = ["kk"] * 200 + ["ru"] * 800
+    labels = [0] * 1000
+    lengths = [i % 37 + 3 for i in range(1000)]
+    w = balanced_item_weights(langs, labels)
+    a = BalancedSampler(w, 4000, seed=1, lengths=lengths, batch_size=8)
+    b = BalancedSampler(w, 4000, seed=1, lengths=lengths, batch_size=8)
+    first = list(a)
+    assert len(first) == len(a) == 4000 and first == list(b)
+    assert list(a) != first  # the next epoch draws anew
+    a.set_epoch(0)
+    assert list(a) == first  # set_epoch replays an epoch exactly (resumption)
+    kk = sum(1 for i in first if langs[i] == "kk") / len(first)
+    assert 0.45 < kk < 0.55  # 20% of the items, half of the draws
+    mega = 50 * 8
+    for start in range(0, 4000, mega):
+        chunk = [lengths[i] for i in first[start : start + mega]]
+        assert chunk == sorted(chunk, reverse=True)
+
+
+@pytest.fixture(scope="module")
+def rusentne_tiny(tmp_path_factory) -> Path:
+    from kazakh_ner_stance.data.download import sha256_file
+    from kazakh_ner_stance.stance.rusentne import run_build_rusentne
+
+    out = tmp_path_factory.mktemp("data") / "rusentne"
+    cfg = compose("build_dataset", ["data=rusentne", f"data.source_dir={FIXTURE}", f"out_dir={out}", "progress=false",
+                                    "data.dev_share=0.25"])
+    cfg.data.sha256 = {p.name: sha256_file(p) for p in FIXTURE.glob("*.csv")}
+    run_build_rusentne(cfg)
+    return out
+
+
+@pytest.fixture
+def recipe_overrides(tiny_encoder, tmp_path, rusentne_tiny):
+    from test_task_stance import save_stance_dataset
+
+    ds = save_stance_dataset(tmp_path / "kk")
+    return [
+        "model=local", f"model.path={tiny_encoder}", f"data.dataset_dir={ds}", "trainer=debug",
+        f"paths.artifacts_dir={tmp_path / 'artifacts'}", "task.max_length=48", "task.bootstrap_n=20",
+        f"task.extra_train.dir={rusentne_tiny}",
+    ]
+
+
+def _russian_train(rusentne_tiny):
+    from datasets import load_from_disk
+
+    return load_from_disk(str(rusentne_tiny))["train"]
+
+
+def test_recipes_train_on_the_right_items(recipe_overrides, tmp_path, monkeypatch, rusentne_tiny):
+    n_ru = len(_russian_train(rusentne_tiny))
+    draws = []
+    original = BalancedSampler.__iter__
+
+    def spy(self):
+        out = list(original(self))
+        draws.append(out)
+        return iter(out)
+
+    monkeypatch.setattr(stance_mix.BalancedSampler, "__iter__", spy)
+    # Zero-shot: the Russian train split only (the fixture's items left after the dev carve), Kazakh dev.
+    zero = compose("train", [*recipe_overrides, "experiment=kaznerd_stance_e5_small_cpu_zeroshot",
+                             f"run_dir={tmp_path / 'zero'}", "trainer=debug"])
+    assert zero.task.train_on_target is False
+    run_train(zero)
+    meta = json.loads((tmp_path / "zero" / "model" / "kns_stance.json").read_text())
+    assert sum(meta["train_counts"]) == n_ru and meta["training_data"]["train_on_target"] is False
+    assert not draws  # no balanced sampler in this recipe
+    summary = json.loads((tmp_path / "zero" / "summary.json").read_text())
+    assert summary["train_sentences"] == 40  # the Kazakh split handed over, not trained on
+
+    # Mixed: both, drawn by the balanced sampler (epoch = number of Kazakh items).
+    mixed = compose("train", [*recipe_overrides, "experiment=kaznerd_stance_e5_small_cpu_mixed",
+                              f"run_dir={tmp_path / 'mixed'}", "trainer=debug", "trainer.args.max_steps=-1",
+                              "trainer.args.num_train_epochs=1", "trainer.args.eval_strategy=epoch",
+                              "trainer.args.save_strategy=epoch"])
+    run_train(mixed)
+    meta = json.loads((tmp_path / "mixed" / "model" / "kns_stance.json").read_text())
+    assert sum(meta["train_counts"]) == 40 + n_ru and meta["class_weights"] is None
+    assert meta["training_data"]["sampler"]["kind"] == "balanced"
+    assert len(draws) == 1 and len(draws[0]) == 40
+    ru = sum(1 for i in draws[0] if i >= 40)  # the Russian rows follow the Kazakh ones
+    assert 8 <= ru <= 32  # about half of the draws, from a fifth of the items
+
+    # Sequential: starts from the zero-shot model's weights.
+    seq = compose("train", [*recipe_overrides, "experiment=kaznerd_stance_e5_small_cpu_sequential",
+                            f"task.init_from={tmp_path / 'zero' / 'model'}", f"run_dir={tmp_path / 'seq'}",
+                            "trainer=debug", "task.extra_train.dir=null"])
+    from transformers import AutoTokenizer
+
+    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.tasks.stance import StanceTask, load_stance_checkpoint
+
+    task = StanceTask(seq, load_built_dataset(seq.data.dataset_dir), AutoTokenizer.from_pretrained(seq.model.path))
+    model = task.build_model(seq.model.path)
+    first, _, _ = load_stance_checkpoint(tmp_path / "zero" / "model")
+    head_now = [p for n, p in model.named_parameters() if n.startswith("head.")]
+    head_then = [p for n, p in first.named_parameters() if n.startswith("head.")]
+    assert head_now and all((a == b).all() for a, b in zip(head_now, head_then))
+    run_train(seq)
+    meta = json.loads((tmp_path / "seq" / "model" / "kns_stance.json").read_text())
+    assert meta["training_data"]["init_from"].endswith("model") and sum(meta["train_counts"]) == 40
+
+    pooler = compose("train", [*recipe_overrides, "task.head=pooler", f"task.init_from={tmp_path / 'zero' / 'model'}",
+                               "task=stance", f"run_dir={tmp_path / 'p'}"])
+    with pytest.raises(KnsError, match="markers head, this run task.head=pooler"):
+        StanceTask(pooler, load_built_dataset(pooler.data.dataset_dir),
+                   AutoTokenizer.from_pretrained(pooler.model.path)).build_model(pooler.model.path)
+
+
+def test_recipe_errors(recipe_overrides, tmp_path, rusentne_tiny):
+    from transformers import AutoTokenizer
+
+    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.tasks.stance import StanceTask
+
+    def task(*extra):
+        cfg = compose("train", [*recipe_overrides, "task=stance", f"run_dir={tmp_path / 'r'}", *extra])
+        return StanceTask(cfg, load_built_dataset(cfg.data.dataset_dir), AutoTokenizer.from_pretrained(cfg.model.path))
+
+    with pytest.raises(KnsError, match="holds no built dataset"):
+        task(f"task.extra_train.dir={tmp_path / 'nothing'}")
+    with pytest.raises(KnsError, match="pick one"):
+        task("task.sampler.kind=balanced", "task.class_balance=oversample")
+    with pytest.raises(KnsError, match="nothing to train on"):
+        task("task.train_on_target=false", "task.extra_train.dir=null")
+    t = task("task.extra_train.exclude_types=[PROFESSION]")
+    ru = _russian_train(rusentne_tiny)
+    professions = sum(1 for x in ru["target_type"] if x == "PROFESSION")
+    assert professions > 0 and sum(t.train_counts) == 40 + len(ru) - professions
+
+
+@pytest.mark.parametrize("recipe", ["zeroshot", "sequential", "mixed"])
+def test_recipe_experiments_compose(recipe):
+    cfg = compose("train", [f"experiment=kaznerd_stance_e5_small_cpu_{recipe}"])
+    assert cfg.task.name == "stance" and cfg.data.name == "kaznerd_stance" and cfg.task.head == "markers"
+    assert cfg.run_name == f"kaznerd_stance_e5_small_cpu_{recipe}"
+
+
+def test_model_card_names_the_cross_lingual_training_data():
+    from kazakh_ner_stance.cards.model_card import _cross_lingual_note
+
+    assert _cross_lingual_note({"config": {"task": {"extra_train": {"dir": None}}}}) == []
+    mixed = " ".join(_cross_lingual_note({"config": {"task": {
+        "extra_train": {"dir": "/a/datasets/rusentne", "split": "train"}, "sampler": {"kind": "balanced"}}}}))
+    assert "RuSentNE-2023" in mixed and "MIT" in mixed and "balanced sampler" in mixed
+    zero = " ".join(_cross_lingual_note({"config": {"task": {
+        "train_on_target": False, "extra_train": {"dir": "/a/datasets/rusentne"}}}}))
+    assert "no Kazakh training item" in zero
+    seq = " ".join(_cross_lingual_note({"config": {"task": {"init_from": "/runs/zs/model"}}}))
+    assert "Fine-tuned from the stance checkpoint `zs`" in seq

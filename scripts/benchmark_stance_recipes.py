@@ -62,7 +62,8 @@ def main(argv=None) -> int:
     probe = compose("train", [f"experiment={_experiment('default')}", *args.overrides])
     out = Path(args.out or Path(probe.paths.runs_dir) / "cv" / "recipes")
     rusentne = Path(probe.paths.datasets_dir) / "rusentne"
-    if not (rusentne / "dataset_dict.json").is_file():
+    # --table-only reads finished recipes' cv.json and trains nothing, so it needs no dataset.
+    if not args.table_only and not (rusentne / "dataset_dict.json").is_file():
         print(f"error: {rusentne} is not built; run: python scripts/build_dataset.py data=rusentne", file=sys.stderr)
         return 2
     common = [f"cv.folds={args.folds}", f"cv.resume={str(args.resume).lower()}", f"cv.extra_eval.dir={rusentne}",

@@ -91,6 +91,9 @@ def main(argv=None) -> int:
             print(f"zero-shot model trained in {time.time() - t0:.0f} s wall: {zero_run / 'model'}")
         if recipe == "zeroshot":
             overrides.append(f"cv.fixed_model={zero_run / 'model'}")
+            # Nothing trains here; the epochs its cv.json records are those of the fixed model.
+            if args.zeroshot_epochs is not None:
+                overrides.append(f"trainer.args.num_train_epochs={args.zeroshot_epochs}")
         else:
             overrides.append(f"trainer.args.num_train_epochs={args.epochs}")
         if recipe == "sequential":
@@ -121,7 +124,8 @@ def main(argv=None) -> int:
     any_row = next(iter(rows.values()))
     table = "\n".join(lines)
     note = (f"{any_row['folds']} folds over {any_row['items']} Kazakh items ({any_row['groups']} sentence groups), "
-            f"{any_row['epochs']} epochs per fold, pooled predictions, 95% bootstrap CIs; F1_PN on RuSentNE's labelled "
+            "epochs per fold " + ", ".join(f"{name} {r['epochs']:g}" for name, r in rows.items())
+            + ", pooled predictions, 95% bootstrap CIs; F1_PN on RuSentNE's labelled "
             "validation file with the first fold's model.")
     (out / "recipes.md").write_text(table + "\n\n" + note + "\n", encoding="utf-8")
     print("\n" + table + "\n\n" + note)

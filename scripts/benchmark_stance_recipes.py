@@ -1,10 +1,10 @@
 """Cross-validate the stance recipes the same way and print one table (issue 12).
 
     python scripts/build_dataset.py data=rusentne
-    python scripts/benchmark_stance_recipes.py --folds 3 --epochs 3
+    python scripts/benchmark_stance_recipes.py --folds 3 [--epochs 3]
 
-Recipes (each `experiment=kaznerd_stance_e5_small_cpu[_RECIPE]`, with the same short schedule
-`--epochs` and the same folds):
+Recipes (each `experiment=kaznerd_stance_e5_small_cpu[_RECIPE]`, on the same folds, each with
+its experiment's own epochs unless `--epochs` sets one short schedule for all):
 
 * default: today's Kazakh-only stance experiment (the baseline every ratio is against);
 * zeroshot: RuSentNE only. Trained once (its experiment, model selection on the Kazakh dev
@@ -17,7 +17,7 @@ Each row: pooled Kazakh macro-F1, F_avg, per-class F1 with 95% bootstrap CIs, AG
 F1_PN on RuSentNE's labelled validation file (the `test` split of the rusentne dataset;
 first fold's model), and training seconds (the sum over folds; zero-shot: its one training).
 `--resume` reuses finished folds; `--table-only` prints the table of what --out holds; a file
-`STOP` in --out ends the benchmark after the recipe that is running.
+`STOP` in --out, or `--deadline-s` passing, ends the benchmark after the recipe that is running.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--folds", type=int, default=3)
-    ap.add_argument("--epochs", type=float, default=3, help="epochs of every per-fold training")
+    ap.add_argument("--epochs", type=float, default=None,
+                    help="epochs of every per-fold training (default: each experiment's own)")
+    ap.add_argument("--deadline-s", type=float, default=None, help="start no recipe after this many seconds")
     ap.add_argument("--zeroshot-epochs", type=float, default=None, help="default: the zeroshot experiment's")
     ap.add_argument("--out", default=None, help="default: artifacts/runs/cv/recipes")
     ap.add_argument("--resume", action="store_true", help="reuse finished folds and an existing zero-shot model")
@@ -72,9 +74,13 @@ def main(argv=None) -> int:
     rows = {}
     stop = out / "STOP"  # touch it to end the benchmark after the running recipe (a shared CPU)
     stop.unlink(missing_ok=True)
+    started = time.time()
     for recipe in recipes:
         if stop.is_file():
             print(f"{stop} exists: not starting {recipe} or any later recipe")
+            break
+        if args.deadline_s is not None and not args.table_only and time.time() - started > args.deadline_s:
+            print(f"--deadline-s {args.deadline_s:g} passed: not starting {recipe} or any later recipe")
             break
         if args.table_only:
             done = out / recipe / "cv.json"
@@ -94,7 +100,7 @@ def main(argv=None) -> int:
             # Nothing trains here; the epochs its cv.json records are those of the fixed model.
             if args.zeroshot_epochs is not None:
                 overrides.append(f"trainer.args.num_train_epochs={args.zeroshot_epochs}")
-        else:
+        elif args.epochs is not None:
             overrides.append(f"trainer.args.num_train_epochs={args.epochs}")
         if recipe == "sequential":
             overrides.append(f"task.init_from={zero_run / 'model'}")

@@ -5,8 +5,9 @@ Two steps (``scripts/gpu_check.sh`` runs the second on the GPU machine):
     python scripts/gpu_check.py pack [--out .gpu_bundle] [--limit-mib 64]
         here, online: wheels of the packages the GPU image lacks (hydra-core, omegaconf and
         antlr4, datasets, evaluate, seqeval and small pure dependencies) with `pip download`,
-        the offline e5-small trimmed to the KazNERD NER and stance datasets and stored in float16,
-        and those two built datasets; prints every size and fails above the limit.
+        the offline e5-small trimmed to the bundled datasets and stored in float16, and the
+        datasets themselves (KazNERD NER and stance, and RuSentNE when it is built) as
+        xz-compressed tar files; prints every size and fails above the limit.
 
     python scripts/gpu_check.py run [--bundle .gpu_bundle] [--out DIR]
         on the GPU: trains the default NER experiment (kaznerd_e5_small_cpu) and the stance
@@ -15,12 +16,18 @@ Two steps (``scripts/gpu_check.sh`` runs the second on the GPU machine):
         model, and prints sentences/s, tokens/s, step time, peak GPU memory, the share of the
         GPU's bf16 peak (model FLOPs / step time / peak) and dev and test F1.
 
+    python scripts/gpu_check.py run --recipes default,zeroshot,mixed,sequential --recipe-folds 3
+        the same, then the cross-lingual stance recipes of issue 12 cross-validated on the GPU
+        (scripts/benchmark_stance_recipes.py with trainer=gpu on the bundled encoder; the bundle
+        must hold RuSentNE); the recipe table is written to OUT/recipes.md.
+
     python scripts/gpu_check.py run --cpu-smoke --bundle DIR
         the same pipeline on CPU with trainer=debug (a few steps), for tests and dry runs: no GPU
         figures, everything else exercised.
 
-Why float16 and only KazNERD text: the encoder body alone is 21M parameters (85 MB in float32);
-trimmed to the pieces of the two datasets it trains on and halved, the whole bundle fits. On the
+Why float16, trimming and xz: the encoder body alone is 21M parameters (85 MB in float32);
+trimmed to the pieces of the datasets it trains on and halved, with the datasets compressed
+(Arrow files of text shrink about 4x), the whole bundle fits. On the
 GPU, bf16 autocast rounds the weights further than float16 storage does, so the check measures the
 same model a float32 copy would give (fine-tuning keeps float32 master weights either way).
 """
@@ -33,6 +40,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -106,6 +114,13 @@ def pack(args) -> int:
     for what, p in [("base encoder", base), *datasets.items()]:
         if not p.exists():
             raise SystemExit(f"{what} {p} is missing; prepare it first (scripts/prepare_model.py / build_dataset.py)")
+    if args.rusentne_dataset is not None:
+        rus = args.rusentne_dataset.resolve()
+        if (rus / "dataset_dict.json").is_file():
+            datasets["rusentne"] = rus
+        else:
+            print(f"note: no RuSentNE dataset at {rus} (python scripts/build_dataset.py data=rusentne); the bundle "
+                  "cannot run the stance recipes")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -116,8 +131,11 @@ def pack(args) -> int:
     record = trim_model(base, model, list(datasets.values()), dtype=args.dtype, verify_sentences=32,
                         held_aside_share=0.05)
     trim_s = time.perf_counter() - started
+    (out / "datasets").mkdir()
     for name, src in datasets.items():
-        shutil.copytree(src, out / "datasets" / name)
+        # xz: the Arrow files are mostly text and shrink about 4x; `run` unpacks them.
+        with tarfile.open(out / "datasets" / f"{name}.tar.xz", "w:xz") as tar:
+            tar.add(src, arcname=name)
     sizes = {p.name: _du(p) for p in sorted(out.iterdir())}
     total = sum(sizes.values())
     manifest = {"total_bytes": total, "sizes": sizes, "wheels": sorted(p.name for p in (out / "wheels").glob("*"))
@@ -143,6 +161,19 @@ def pack(args) -> int:
 
 
 # --------------------------------------------------------------------------- run
+
+
+def unpack_datasets(bundle: Path) -> list[str]:
+    """Unpack BUNDLE/datasets/NAME.tar.xz into BUNDLE/datasets/NAME once (kept between runs)."""
+    names = []
+    for archive in sorted((bundle / "datasets").glob("*.tar.xz")):
+        name = archive.name[: -len(".tar.xz")]
+        target = bundle / "datasets" / name
+        if not (target / "dataset_dict.json").is_file():
+            with tarfile.open(archive, "r:xz") as tar:
+                tar.extractall(bundle / "datasets", filter="data")
+        names.append(name)
+    return names
 
 
 def _bf16_peak(name: str) -> float | None:
@@ -277,6 +308,11 @@ def run(args) -> int:
         return 2
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (smoke run)"
     peak = None if smoke else (args.peak_tflops * 1e12 if args.peak_tflops else _bf16_peak(device))
+    available = unpack_datasets(bundle)
+    if args.recipes and "rusentne" not in available:
+        print(f"error: --recipes needs RuSentNE in the bundle ({bundle / 'datasets'} holds {available}); pack it "
+              "after: python scripts/build_dataset.py data=rusentne", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     results = []
     for task, experiment, dataset in (("ner", NER_EXPERIMENT, "kaznerd"), ("stance", STANCE_EXPERIMENT, "kaznerd_stance")):
@@ -318,7 +354,30 @@ def run(args) -> int:
     print("(F1: NER micro F1, stance macro F1; train rates are over training time net of evaluation)")
     if not smoke and total > 600:
         print(f"warning: the check took {total:.0f} s, over its 10-minute budget", file=sys.stderr)
+    if args.recipes:
+        return run_recipes(args, bundle, out, smoke)
     return 0
+
+
+def run_recipes(args, bundle: Path, out: Path, smoke: bool) -> int:
+    """Issue 12's recipe table, cross-validated with the bundled encoder (trainer=gpu)."""
+    cmd = [sys.executable, str(project_root() / "scripts" / "benchmark_stance_recipes.py"), "--recipes", args.recipes,
+           "--folds", str(args.recipe_folds), "--out", str(out / "recipes"),
+           "trainer=debug" if smoke else "trainer=gpu", "model=local", f"model.path={bundle / 'model'}",
+           f"paths.datasets_dir={bundle / 'datasets'}", f"paths.artifacts_dir={out / 'artifacts'}"]
+    if args.recipe_epochs is not None:
+        cmd[2:2] = ["--epochs", str(args.recipe_epochs)]
+    if args.recipe_deadline_s:
+        cmd[2:2] = ["--deadline-s", str(args.recipe_deadline_s)]
+    cmd += list(args.recipe_overrides or [])
+    print("stance recipes:", " ".join(cmd), flush=True)
+    started = time.perf_counter()
+    rc = subprocess.run(cmd).returncode
+    print(f"stance recipes: exit {rc} after {time.perf_counter() - started:.0f} s", flush=True)
+    table = out / "recipes" / "recipes.md"
+    if table.is_file():
+        shutil.copy(table, out / "recipes.md")
+    return rc
 
 
 def main(argv=None) -> int:
@@ -330,15 +389,24 @@ def main(argv=None) -> int:
     p.add_argument("--base", type=Path, default=root / "artifacts" / "models" / "e5_small_offline")
     p.add_argument("--ner-dataset", type=Path, default=root / "artifacts" / "datasets" / "kaznerd")
     p.add_argument("--stance-dataset", type=Path, default=root / "artifacts" / "datasets" / "kaznerd_stance")
+    p.add_argument("--rusentne-dataset", type=Path, default=root / "artifacts" / "datasets" / "rusentne",
+                   help="bundled when built (the stance recipes need it)")
+    p.add_argument("--no-rusentne", dest="rusentne_dataset", action="store_const", const=None)
     p.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     p.add_argument("--limit-mib", type=float, default=64)
     p.add_argument("--no-wheels", action="store_true", help="skip pip download (tests)")
     r = sub.add_parser("run", help="run the check (on the GPU machine)")
     r.add_argument("--bundle", type=Path, default=root / ".gpu_bundle")
     r.add_argument("--out", type=Path, default=None, help="results folder (default: BUNDLE/results)")
-    r.add_argument("--tasks", nargs="+", default=["ner", "stance"], choices=["ner", "stance"])
+    r.add_argument("--tasks", nargs="*", default=["ner", "stance"], choices=["ner", "stance"])
     r.add_argument("--peak-tflops", type=float, default=None, help="bf16 dense peak when the card is not known")
     r.add_argument("--cpu-smoke", action="store_true", help="trainer=debug on CPU, no GPU figures")
+    r.add_argument("--recipes", default=None, help="then cross-validate these stance recipes (comma-separated)")
+    r.add_argument("--recipe-folds", type=int, default=3)
+    r.add_argument("--recipe-epochs", type=float, default=None, help="default: each experiment's own")
+    r.add_argument("--recipe-deadline-s", type=float, default=None,
+                   help="start no recipe after this many seconds of the recipe stage")
+    r.add_argument("--recipe-overrides", nargs="*", default=None, help="extra Hydra overrides for the recipes")
     args = parser.parse_args(argv)
     return pack(args) if args.cmd == "pack" else run(args)
 

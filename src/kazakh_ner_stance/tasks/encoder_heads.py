@@ -36,10 +36,15 @@ def encoder_from_config(enc_cfg):
 
 
 def load_pretrained_encoder(model_dir):
+    """The encoder in float32 for fine-tuning: transformers 5 loads a checkpoint in the dtype it
+    was stored in, and a half-precision encoder (a trimmed float16 copy, a hub model saved in
+    fp16) would otherwise train with half-precision master weights and clash with float32 heads."""
+    import torch
+
     try:
-        return AutoModel.from_pretrained(model_dir, use_safetensors=True, add_pooling_layer=False)
+        return AutoModel.from_pretrained(model_dir, use_safetensors=True, add_pooling_layer=False, dtype=torch.float32)
     except TypeError:  # encoders without a pooler
-        return AutoModel.from_pretrained(model_dir, use_safetensors=True)
+        return AutoModel.from_pretrained(model_dir, use_safetensors=True, dtype=torch.float32)
 
 
 def mlp_head(in_dim: int, hidden: int, n_out: int, dropout: float) -> nn.Sequential:

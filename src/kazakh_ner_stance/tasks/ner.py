@@ -315,14 +315,17 @@ class NerTask:
         self.overlap = int(cfg.task.window_overlap)
 
     def build_model(self, model_dir):
+        import torch
         from transformers import AutoModelForTokenClassification
 
+        # float32 master weights whatever the stored dtype (see load_pretrained_encoder).
         return AutoModelForTokenClassification.from_pretrained(
             model_dir,
             num_labels=len(self.label_names),
             id2label=self.id2label,
             label2id=self.label2id,
             use_safetensors=True,
+            dtype=torch.float32,
         )
 
     def encode_train(self, split):

@@ -387,9 +387,11 @@ class StanceTask:
         if init_from:
             model = self._load_first_stage(init_from)
         elif self.head == "pooler":
+            import torch
+
             model = AutoModelForSequenceClassification.from_pretrained(
                 model_dir, num_labels=len(STANCE_LABELS), id2label=self.id2label, label2id=self.label2id,
-                use_safetensors=True,
+                use_safetensors=True, dtype=torch.float32,  # float32 master weights (load_pretrained_encoder)
             )
             init_marker_embeddings(model, self.marker_ids, self.n_real_vocab, seed=int(self.cfg.seed), noise=noise)
         else:
@@ -431,8 +433,10 @@ class StanceTask:
 
         from . import stance_model  # noqa: F401  registers the kns_stance model type
 
+        import torch
+
         folder, _ = check_checkpoint(path, "stance")
-        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, dtype=torch.float32)
         meta = getattr(model.config, "kns_stance", None) or {}
         problems = []
         if list(meta.get("marker_ids", [])) != list(self.marker_ids) or tuple(meta.get("markers", ())) != self.markers:

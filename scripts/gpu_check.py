@@ -163,15 +163,16 @@ def pack(args) -> int:
 # --------------------------------------------------------------------------- run
 
 
-def unpack_datasets(bundle: Path) -> list[str]:
-    """Unpack BUNDLE/datasets/NAME.tar.xz into BUNDLE/datasets/NAME once (kept between runs)."""
+def unpack_datasets(bundle: Path, dest: Path) -> list[str]:
+    """Unpack BUNDLE/datasets/NAME.tar.xz into DEST/NAME once (kept between runs). Outside the
+    bundle, so the bundle stays the size that was packed and checked against the limit."""
     names = []
     for archive in sorted((bundle / "datasets").glob("*.tar.xz")):
         name = archive.name[: -len(".tar.xz")]
-        target = bundle / "datasets" / name
-        if not (target / "dataset_dict.json").is_file():
+        if not (dest / name / "dataset_dict.json").is_file():
+            dest.mkdir(parents=True, exist_ok=True)
             with tarfile.open(archive, "r:xz") as tar:
-                tar.extractall(bundle / "datasets", filter="data")
+                tar.extractall(dest, filter="data")
         names.append(name)
     return names
 
@@ -183,14 +184,14 @@ def _bf16_peak(name: str) -> float | None:
     return None
 
 
-def _train(experiment: str, bundle: Path, dataset: str, run_dir: Path, smoke: bool, extra=()) -> dict:
+def _train(experiment: str, bundle: Path, data_root: Path, dataset: str, run_dir: Path, smoke: bool, extra=()) -> dict:
     import torch
 
     from kazakh_ner_stance.config import compose
     from kazakh_ner_stance.training.train import run_train
 
     ov = [f"experiment={experiment}", "trainer=debug" if smoke else "trainer=gpu", "model=local",
-          f"model.path={bundle / 'model'}", f"data.dataset_dir={bundle / 'datasets' / dataset}", f"run_dir={run_dir}",
+          f"model.path={bundle / 'model'}", f"data.dataset_dir={data_root / dataset}", f"run_dir={run_dir}",
           f"run_name={run_dir.name}", f"paths.artifacts_dir={run_dir.parent / 'artifacts'}", "overwrite=true",
           *extra]
     if smoke:
@@ -216,11 +217,11 @@ def _train(experiment: str, bundle: Path, dataset: str, run_dir: Path, smoke: bo
     }
 
 
-def _evaluate(run_dir: Path, bundle: Path, dataset: str, out: Path) -> dict:
+def _evaluate(run_dir: Path, data_root: Path, dataset: str, out: Path) -> dict:
     from kazakh_ner_stance.config import compose
     from kazakh_ner_stance.evaluation.run import run_evaluate
 
-    run_evaluate(compose("evaluate", [f"checkpoint={run_dir / 'model'}", f"dataset_dir={bundle / 'datasets' / dataset}",
+    run_evaluate(compose("evaluate", [f"checkpoint={run_dir / 'model'}", f"dataset_dir={data_root / dataset}",
                                       "split=test", f"out_dir={out}", "bootstrap.n=200",
                                       f"paths.artifacts_dir={run_dir.parent / 'artifacts'}"]))
     return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -247,7 +248,7 @@ def dense_parameters(model_dir: Path) -> int:
     return total
 
 
-def step_benchmark(model_dir: Path, bundle: Path, dataset: str, batch_size: int, max_length: int,
+def step_benchmark(model_dir: Path, data_root: Path, dataset: str, batch_size: int, max_length: int,
                    steps: int = 20, warmup: int = 5) -> dict:
     """A bf16-autocast, fused-AdamW training step of the trained NER model on real training
     batches (padded to a multiple of 8): step time, padded tokens/s and model FLOPs per step,
@@ -261,7 +262,7 @@ def step_benchmark(model_dir: Path, bundle: Path, dataset: str, batch_size: int,
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForTokenClassification.from_pretrained(model_dir)
     model.to(dev).train()
-    rows = load_from_disk(str(bundle / "datasets" / dataset))["train"]
+    rows = load_from_disk(str(data_root / dataset))["train"]
     words = rows["tokens"][: batch_size * (steps + warmup)]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
     enc_all = []
@@ -308,7 +309,8 @@ def run(args) -> int:
         return 2
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (smoke run)"
     peak = None if smoke else (args.peak_tflops * 1e12 if args.peak_tflops else _bf16_peak(device))
-    available = unpack_datasets(bundle)
+    data_root = out / "datasets"
+    available = unpack_datasets(bundle, data_root)
     if args.recipes and "rusentne" not in available:
         print(f"error: --recipes needs RuSentNE in the bundle ({bundle / 'datasets'} holds {available}); pack it "
               "after: python scripts/build_dataset.py data=rusentne", file=sys.stderr)
@@ -319,8 +321,8 @@ def run(args) -> int:
         if task not in args.tasks:
             continue
         run_dir = out / f"gpu_check_{task}"
-        r = _train(experiment, bundle, dataset, run_dir, smoke)
-        metrics = _evaluate(run_dir, bundle, dataset, out / f"eval_{task}")
+        r = _train(experiment, bundle, data_root, dataset, run_dir, smoke)
+        metrics = _evaluate(run_dir, data_root, dataset, out / f"eval_{task}")
         r["test"] = _headline(metrics)
         r["task"] = task
         # Model FLOPs of the real run: 6 x dense parameters x (unpadded) tokens; attention's
@@ -328,7 +330,7 @@ def run(args) -> int:
         r["run_flops_per_s"] = 6 * dense_parameters(run_dir / "model") * r["tokens_per_s"]
         r["run_bf16_peak_share"] = r["run_flops_per_s"] / peak if peak else None
         if not smoke and task == "ner":
-            r.update({f"bench_{k}": v for k, v in step_benchmark(run_dir / "model", bundle, dataset,
+            r.update({f"bench_{k}": v for k, v in step_benchmark(run_dir / "model", data_root, dataset,
                                                                  r["batch_size"], r["max_length"]).items()})
             r["bench_bf16_peak_share"] = r["bench_flops_per_s"] / peak if peak else None
         results.append(r)
@@ -355,16 +357,16 @@ def run(args) -> int:
     if not smoke and total > 600:
         print(f"warning: the check took {total:.0f} s, over its 10-minute budget", file=sys.stderr)
     if args.recipes:
-        return run_recipes(args, bundle, out, smoke)
+        return run_recipes(args, bundle, data_root, out, smoke)
     return 0
 
 
-def run_recipes(args, bundle: Path, out: Path, smoke: bool) -> int:
+def run_recipes(args, bundle: Path, data_root: Path, out: Path, smoke: bool) -> int:
     """Issue 12's recipe table, cross-validated with the bundled encoder (trainer=gpu)."""
     cmd = [sys.executable, str(project_root() / "scripts" / "benchmark_stance_recipes.py"), "--recipes", args.recipes,
            "--folds", str(args.recipe_folds), "--out", str(out / "recipes"),
            "trainer=debug" if smoke else "trainer=gpu", "model=local", f"model.path={bundle / 'model'}",
-           f"paths.datasets_dir={bundle / 'datasets'}", f"paths.artifacts_dir={out / 'artifacts'}"]
+           f"paths.datasets_dir={data_root}", f"paths.artifacts_dir={out / 'artifacts'}"]
     if args.recipe_epochs is not None:
         cmd[2:2] = ["--epochs", str(args.recipe_epochs)]
     if args.recipe_deadline_s:

@@ -57,7 +57,7 @@ def test_cpu_smoke_run_trains_evaluates_and_reports_both_tasks(bundle, tmp_path,
     gc = _gpu_check()
     assert gc.main(["run", "--bundle", str(folder), "--cpu-smoke", "--out", str(tmp_path / "res")]) == 0
     out = capsys.readouterr().out
-    assert "| ner | kaznerd_e5_small_cpu |" in out and "| stance | kaznerd_stance_e5_small_cpu |" in out
+    assert "| ner | kaznerd_e5_small_cpu |" in out and "| stance | kaznerd_stance_e5_small_cpu_kazakh |" in out
     report = json.loads((tmp_path / "res" / "gpu_check.json").read_text())
     assert [r["task"] for r in report["results"]] == ["ner", "stance"]
     for r in report["results"]:

@@ -115,7 +115,7 @@ def test_recipes_train_on_the_right_items(recipe_overrides, tmp_path, monkeypatc
     assert summary["train_sentences"] == 40  # the Kazakh split handed over, not trained on
 
     # Mixed: both, drawn by the balanced sampler (epoch = number of Kazakh items).
-    mixed = compose("train", [*recipe_overrides, "experiment=kaznerd_stance_e5_small_cpu_mixed",
+    mixed = compose("train", [*recipe_overrides, "experiment=kaznerd_stance_e5_small_cpu",
                               f"run_dir={tmp_path / 'mixed'}", "trainer=debug", "trainer.args.max_steps=-1",
                               "trainer.args.num_train_epochs=1", "trainer.args.eval_strategy=epoch",
                               "trainer.args.save_strategy=epoch"])
@@ -175,11 +175,25 @@ def test_recipe_errors(recipe_overrides, tmp_path, rusentne_tiny):
     assert professions > 0 and sum(t.train_counts) == 40 + len(ru) - professions
 
 
-@pytest.mark.parametrize("recipe", ["zeroshot", "sequential", "mixed"])
+@pytest.mark.parametrize("recipe", ["zeroshot", "sequential", "kazakh", "kazsandra"])
 def test_recipe_experiments_compose(recipe):
     cfg = compose("train", [f"experiment=kaznerd_stance_e5_small_cpu_{recipe}"])
     assert cfg.task.name == "stance" and cfg.data.name == "kaznerd_stance" and cfg.task.head == "markers"
     assert cfg.run_name == f"kaznerd_stance_e5_small_cpu_{recipe}"
+    # Only the default (mixed) recipe draws through the balanced sampler.
+    assert (cfg.task.get("sampler") or {}).get("kind", "none") in (None, "none")
+
+
+def test_the_default_stance_experiment_is_the_mixed_recipe():
+    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu"])
+    assert cfg.run_name == "kaznerd_stance_e5_small_cpu" and cfg.task.head == "markers"
+    assert cfg.task.extra_train.dir.endswith("/rusentne") and cfg.task.extra_train.split == "train"
+    assert cfg.task.sampler.kind == "balanced" and cfg.task.class_balance == "none"
+    assert cfg.task.get("train_on_target", True) and not cfg.task.get("init_from")
+    # Everything else is the Kazakh-only recipe's.
+    kazakh = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_kazakh"])
+    assert kazakh.task.extra_train.dir is None and kazakh.task.class_balance == "weights"
+    assert cfg.trainer.args == kazakh.trainer.args and cfg.task.max_length == kazakh.task.max_length
 
 
 def test_model_card_names_the_cross_lingual_training_data():

@@ -144,9 +144,9 @@ def test_benchmark_stance_recipes_smoke(tiny_encoder, tmp_path, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "| recipe | Kazakh CV macro-F1 |" in text
-    for recipe in ("default", "zeroshot", "mixed", "sequential"):
+    for recipe in ("kazakh", "zeroshot", "mixed", "sequential"):
         assert f"| {recipe} | " in text
         assert (tmp_path / "cv" / recipe / "cv.json").is_file()
-    assert "x default)" in text and (tmp_path / "cv" / "recipes.md").is_file()
-    assert bench.main(["--table-only", "--out", str(tmp_path / "cv"), "--recipes", "default,mixed"]) == 0
+    assert "x kazakh)" in text and (tmp_path / "cv" / "recipes.md").is_file()
+    assert bench.main(["--table-only", "--out", str(tmp_path / "cv"), "--recipes", "kazakh,mixed"]) == 0
     assert "| mixed | " in capsys.readouterr().out

@@ -240,15 +240,25 @@ def _training(inp: ModelCardInputs) -> str:
 
 def _cross_lingual_note(info: dict) -> list[str]:
     """What a stance run trained on besides the Kazakh layer (task.extra_train, task.init_from)."""
+    from ..tasks.stance_mix import extra_train_dirs
+
     task = (info.get("config") or {}).get("task") or {}
-    extra = (task.get("extra_train") or {}).get("dir")
+    dirs = extra_train_dirs(task.get("extra_train") or {})
     out = []
-    if extra:
-        name = Path(str(extra)).name
-        source = ("RuSentNE-2023: Golubev, Rusnachenko, Loukachevitch, Dialogue 2023; MIT licence; Russian news, "
-                  "entity-level sentiment mapped 1 -> FAVOR, -1 -> AGAINST, 0 -> NONE"
-                  if "rusentne" in name else "another stance dataset")
-        what = f"`{name}` ({source})"
+    if dirs:
+        def describe(folder: str) -> str:
+            name = Path(folder).name
+            if "silver" in name:
+                source = ("silver Kazakh translations of RuSentNE-2023 training items, training only; see its "
+                          "dataset card for the second translator's check")
+            elif "rusentne" in name:
+                source = ("RuSentNE-2023: Golubev, Rusnachenko, Loukachevitch, Dialogue 2023; MIT licence; Russian "
+                          "news, entity-level sentiment mapped 1 -> FAVOR, -1 -> AGAINST, 0 -> NONE")
+            else:
+                source = "another stance dataset"
+            return f"`{name}` ({source})"
+
+        what = " and ".join(describe(d) for d in dirs)
         if task.get("train_on_target", True) is False:
             how = "only (no Kazakh training item; model selection on the Kazakh dev split)"
         else:

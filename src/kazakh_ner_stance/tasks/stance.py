@@ -527,11 +527,14 @@ class StanceTask:
 
     def training_data_info(self) -> dict:
         t = self.cfg.task
+        from .stance_mix import extra_train_dirs
+
         extra = t.get("extra_train") or {}
+        dirs = extra_train_dirs(extra)
         sampler = t.get("sampler") or {}
         return {"train_on_target": bool(t.get("train_on_target", True)),
-                "extra_train": str(extra.get("dir")) if extra.get("dir") else None,
-                "extra_train_split": extra.get("split") if extra.get("dir") else None,
+                "extra_train": (dirs[0] if len(dirs) == 1 else dirs) if dirs else None,
+                "extra_train_split": extra.get("split") if dirs else None,
                 "sampler": {k: v for k, v in dict(sampler).items()} if self.sampler_kind != "none" else None,
                 "init_from": str(t.get("init_from")) if t.get("init_from") else None}
 

@@ -36,20 +36,42 @@ def _with_lang(split, lang: str):
     return split.select_columns([*TRAIN_COLUMNS, "lang"])
 
 
-def load_extra_train(extra_cfg):
-    """The extra training split named by `task.extra_train` (None when `dir` is unset)."""
-    from ..data.build import load_built_dataset
-
+def extra_train_dirs(extra_cfg) -> list[str]:
+    """`task.extra_train.dir` as a list: null, one folder, or a list of folders (e.g. RuSentNE
+    and the silver Kazakh translations of it)."""
     folder = extra_cfg.get("dir") if extra_cfg is not None else None
     if not folder:
+        return []
+    if isinstance(folder, (str, Path)):
+        return [str(folder)]
+    return [str(f) for f in folder if f]
+
+
+def load_extra_train(extra_cfg):
+    """The extra training items named by `task.extra_train` (None when `dir` is unset): every
+    listed folder's split, concatenated, each row keeping its own `lang`."""
+    from datasets import concatenate_datasets
+
+    parts = [_load_one_extra(folder, extra_cfg) for folder in extra_train_dirs(extra_cfg)]
+    if not parts:
         return None
+    return parts[0] if len(parts) == 1 else concatenate_datasets([p.cast(parts[0].features) for p in parts])
+
+
+def _load_one_extra(folder, extra_cfg):
+    from ..data.build import SPLITS, load_built_dataset
+
     folder = Path(str(folder))
     if not (folder / "dataset_dict.json").is_file():
         raise KnsError(
             f"task.extra_train.dir={folder} holds no built dataset; build it first "
             "(python scripts/build_dataset.py data=rusentne)"
         )
-    dsd = load_built_dataset(folder)
+    import datasets
+
+    # Any split layout: RuSentNE has train/validation/test, the silver layer train only.
+    on_disk = datasets.load_from_disk(str(folder))
+    dsd = load_built_dataset(folder, tuple(on_disk) if isinstance(on_disk, datasets.DatasetDict) else SPLITS)
     name = str(extra_cfg.get("split", "train"))
     if name not in dsd:
         raise KnsError(f"{folder} has no {name!r} split (it has {sorted(dsd)})")

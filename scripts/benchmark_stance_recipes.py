@@ -13,7 +13,9 @@ Recipes (each an experiment, on the same folds, each with its experiment's own e
 * mixed: Kazakh + RuSentNE through the language/class-balanced sampler, per fold (the default
   stance experiment, `kaznerd_stance_e5_small_cpu`);
 * sequential: per fold, the Kazakh fold data starting from the zero-shot model (the RuSentNE
-  stage is trained once and reused across folds).
+  stage is trained once and reused across folds);
+* silver: mixed plus the silver Kazakh translations of RuSentNE (`data=rusentne_kk_silver`,
+  built first), per fold. Not in the default list: run it with `--recipes mixed,silver`.
 
 Each row: pooled Kazakh macro-F1, F_avg, per-class F1 with 95% bootstrap CIs, AGAINST recall,
 F1_PN on RuSentNE's labelled validation file (the `test` split of the rusentne dataset;
@@ -34,7 +36,7 @@ from kazakh_ner_stance.config import compose
 from kazakh_ner_stance.evaluation.stance_cv import run_stance_cv
 from kazakh_ner_stance.training.train import run_train
 
-RECIPES = ("kazakh", "zeroshot", "mixed", "sequential")
+RECIPES = ("kazakh", "zeroshot", "mixed", "sequential", "silver")
 BASELINE = "kazakh"
 
 
@@ -48,7 +50,7 @@ def _ci(v, ci) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--recipes", default=",".join(RECIPES[:4]))
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--epochs", type=float, default=None,
                     help="epochs of every per-fold training (default: each experiment's own)")

@@ -202,3 +202,39 @@ def test_stance_loss_weight_and_class_weights(tiny_encoder, tiny_joint_dataset, 
 def test_joint_experiments_compose(experiment):
     cfg = compose("train", [f"experiment={experiment}"])
     assert cfg.task.name == "joint" and cfg.data.name == "kaznerd_joint"
+
+
+def test_evaluate_py_scores_a_joint_checkpoint(joint_overrides, tiny_joint_dataset, tmp_path):
+    """evaluate.py on the checkpoint train.py writes for task=joint: NER, stance on gold targets
+    and end to end, each with its own report; the stance numbers are the training evaluation's."""
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer
+
+    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.evaluation.run import run_evaluate
+    from kazakh_ner_stance.tasks.joint import JointTask, load_joint_checkpoint
+    from kazakh_ner_stance.training.train import run_train
+
+    cfg = compose("train", joint_overrides)
+    run_train(cfg)
+    model_dir = tmp_path / "run" / "model"
+    out = tmp_path / "eval"
+    # No data option: the joint dataset the checkpoint was trained on is found from kns_training.json.
+    metrics = run_evaluate(compose("evaluate", [f"checkpoint={model_dir}", f"out_dir={out}", "bootstrap.n=20",
+                                                f"paths.artifacts_dir={tmp_path / 'artifacts'}"]))
+    assert metrics["task"] == "joint" and set(metrics["parts"]) == {"ner", "stance", "stance_end_to_end"}
+    test = load_from_disk(str(tiny_joint_dataset))["test"]
+    n_targets = sum(len(ts) for ts in test["targets"])
+    assert metrics["parts"]["stance"]["n_items"] == n_targets == metrics["parts"]["stance_end_to_end"]["n_items"]
+    assert metrics["parts"]["ner"]["n_sentences"] == len(test)
+    for part in ("ner", "stance", "stance_end_to_end"):
+        assert (out / part / "report.html").is_file() and (out / part / "metrics.json").is_file()
+    assert json.loads((out / "metrics.json").read_text())["parts"]["ner"]["micro"]["f1"] == \
+        metrics["parts"]["ner"]["micro"]["f1"]
+    # The same numbers as the joint task's own evaluation during training.
+    model, tok, _ = load_joint_checkpoint(model_dir)
+    task = JointTask(cfg, load_built_dataset(tiny_joint_dataset), AutoTokenizer.from_pretrained(model_dir))
+    own = task.evaluate(model, test)
+    assert abs(own["macro_f1"] - metrics["parts"]["stance"]["macro"]["f1"]) < 1e-9
+    assert abs(own["ner_f1"] - metrics["parts"]["ner"]["micro"]["f1"]) < 1e-9
+    assert abs(own["e2e_macro_f1"] - metrics["parts"]["stance_end_to_end"]["macro"]["f1"]) < 1e-9

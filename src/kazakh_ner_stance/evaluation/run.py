@@ -286,10 +286,10 @@ def _stance_backend():
     return load_stance_checkpoint, predict_stance_probs
 
 
-def _stance_dataset_dir(cfg: DictConfig, ckpt: Path) -> Path:
-    """The built stance dataset: this run's data config when it is a stance one
-    (``data=kaznerd_stance``), else the one the checkpoint was trained on."""
-    if str(OmegaConf.select(cfg, "data.task", default="")) == "stance":
+def _task_dataset_dir(cfg: DictConfig, ckpt: Path, task: str, data_option: str) -> Path:
+    """The built dataset a `task` checkpoint is scored on: this run's data config when it is a
+    `task` one (e.g. ``data=kaznerd_stance``), else the one the checkpoint was trained on."""
+    if str(OmegaConf.select(cfg, "data.task", default="")) == task:
         return Path(str(OmegaConf.select(cfg, "dataset_dir", default=None) or cfg.data.dataset_dir))
     raw = {}
     try:
@@ -297,12 +297,16 @@ def _stance_dataset_dir(cfg: DictConfig, ckpt: Path) -> Path:
     except (OSError, json.JSONDecodeError):
         pass
     trained_on = _first(raw, "config.data.dataset_dir", "data_dir")
-    if trained_on and _first(raw, "config.data.task") == "stance":
+    if trained_on and _first(raw, "config.data.task") == task:
         return Path(str(trained_on))
     raise KnsError(
-        f"checkpoint {ckpt} is a stance model: evaluate it on a built stance dataset, "
-        "e.g. data=kaznerd_stance (build it with scripts/build_dataset.py data=kaznerd_stance)"
+        f"checkpoint {ckpt} is a {task} model: evaluate it on a built {task} dataset, "
+        f"e.g. {data_option} (build it with scripts/build_dataset.py {data_option})"
     )
+
+
+def _stance_dataset_dir(cfg: DictConfig, ckpt: Path) -> Path:
+    return _task_dataset_dir(cfg, ckpt, "stance", "data=kaznerd_stance")
 
 
 def evaluate_stance(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
@@ -361,29 +365,124 @@ def evaluate_stance(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
     return metrics
 
 
+def evaluate_joint(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
+    """A joint NER + stance checkpoint on a built joint split: its NER (strict IOB2 entity F1
+    over every gold word, as evaluate_ner), its stance on the gold targets (as evaluate_stance)
+    and end to end (a gold target gets the stance the model gives the entity its own NER found
+    with exactly that span, NONE when it found none), each with bootstrap CIs."""
+    if OmegaConf.select(cfg, "data.test_file", default=None):
+        raise KnsError("data.test_file is for NER (IOB2); evaluate a joint model on a built joint dataset "
+                       "(data=kaznerd_joint split=test)")
+    from ..data.build import dataset_fingerprint, load_built_dataset
+    from ..tasks.joint import load_joint_checkpoint, predict_joint, predict_span_probs
+
+    dataset_dir = _task_dataset_dir(cfg, ckpt, "joint", "data=kaznerd_joint")
+    dd = load_built_dataset(dataset_dir)
+    split = str(cfg.split)
+    if split not in dd:
+        raise KnsError(f"joint dataset {dataset_dir} has no split {split!r} (has: {', '.join(dd.keys())})")
+    ds = dd[split]
+    missing = {"tokens", "ner_tags", "targets"} - set(ds.column_names)
+    if missing:
+        raise KnsError(f"joint dataset {dataset_dir} lacks columns {sorted(missing)}: build it with "
+                       "scripts/build_dataset.py data=kaznerd_joint")
+    model, tokenizer, jinfo = load_joint_checkpoint(ckpt)
+    names = ds.features["ner_tags"].feature.names
+    tokens = [list(t) for t in ds["tokens"]]
+    gold_tags = [[names[i] for i in row] for row in ds["ner_tags"]]
+    sent_ids = [str(i) for i in ds["sent_id"]] if "sent_id" in ds.column_names else [str(i) for i in range(len(ds))]
+    batch = int(cfg.get("batch_size") or 32)
+    pred = predict_joint(model, tokenizer, tokens, batch_size=batch, stance_types=jinfo["stance_types"])
+    pred_tags = [p["tags"] for p in pred]
+    n, seed, conf = _bootstrap(cfg)
+    errs = cfg.get("errors") or {}
+    ev = {"kind": "built", "path": str(dataset_dir.resolve()), "split": split,
+          "fingerprint": dataset_fingerprint(dataset_dir), "name": split}
+
+    ner = {"task": "ner", "split": split, "eval_data": ev}
+    ner.update(compute_ner_metrics(gold_tags, pred_tags, bootstrap_n=n, seed=seed, confidence=conf, tokens=tokens,
+                                   sent_ids=sent_ids, n_examples=int(errs.get("examples", 3)),
+                                   top_k=int(errs.get("top_confusions", 5))))
+    check_against_module(ner, gold_tags, pred_tags)
+
+    spans = [[(int(x["start"]), int(x["end"])) for x in ts] for ts in ds["targets"]]
+    probs = predict_span_probs(model, tokenizer, tokens, spans, batch_size=batch)
+    order = [jinfo["stance_labels"].index(lab) for lab in STANCE_LABELS]
+    gold, predicted, plist, types, e2e = [], [], [], [], []
+    for ts, pr, pj in zip(ds["targets"], probs, pred):
+        found = {(t["start"], t["end"]): t["label"] for t in pj["targets"]}
+        for x, row in zip(ts, pr):
+            row = row[order]
+            gold.append(STANCE_LABELS[int(x["label"])])
+            predicted.append(STANCE_LABELS[int(row.argmax())])
+            plist.append(row.tolist())
+            types.append(x["type"])
+            e2e.append(found.get((int(x["start"]), int(x["end"])), "NONE"))
+    if not gold:
+        raise KnsError(f"joint dataset {dataset_dir} [{split}] holds no stance target to score")
+    stance = {"task": "stance", "split": split, "eval_data": ev,
+              **compute_stance_metrics(gold, predicted, plist, types, bootstrap_n=n, seed=seed, confidence=conf)}
+    stance["n_sentences"] = stance["n_items"]
+    end_to_end = {"task": "stance", "split": split, "eval_data": ev,
+                  **compute_stance_metrics(gold, e2e, None, types, bootstrap_n=n, seed=seed, confidence=conf)}
+    end_to_end["n_sentences"] = end_to_end["n_items"]
+    end_to_end["notes"] = ["end to end: a gold target gets the stance the model gives the entity its own NER "
+                           "found with exactly that span; NONE when it found none"]
+    return {"task": "joint", "split": split, "eval_data": ev,
+            "parts": {"ner": ner, "stance": stance, "stance_end_to_end": end_to_end}}
+
+
+def _evaluate_ner_run(cfg, ckpt, info):
+    metrics, data, pred = evaluate_ner(cfg, ckpt, info)
+    metrics["eval_data"] = {k: v for k, v in data.meta.items() if k != "read_stats"}
+    extra = {"predictions.tsv": _predictions_tsv(data, pred)} if cfg.get("save_predictions", True) else {}
+    return metrics, extra, data.meta["name"]
+
+
+def _evaluate_stance_run(cfg, ckpt, info):
+    metrics = evaluate_stance(cfg, ckpt, info)
+    return metrics, {}, metrics["split"]
+
+
+def _evaluate_joint_run(cfg, ckpt, info):
+    metrics = evaluate_joint(cfg, ckpt, info)
+    return metrics, {}, metrics["split"]
+
+
+# What evaluate.py runs for each kind of checkpoint (kns_training.json's task).
+EVALUATORS = {"ner": _evaluate_ner_run, "stance": _evaluate_stance_run, "joint": _evaluate_joint_run}
+
+
 def run_evaluate(cfg: DictConfig) -> dict:
     ckpt = check_checkpoint(cfg.get("checkpoint"))
     info = training_info(ckpt)
     task = str(info.get("task") or cfg.get("task") or "ner")
-    if task == "stance":
-        metrics = evaluate_stance(cfg, ckpt, info)
-        extra: dict[str, str] = {}
-        name = metrics["split"]
-    else:
-        metrics, data, pred = evaluate_ner(cfg, ckpt, info)
-        metrics["eval_data"] = {k: v for k, v in data.meta.items() if k != "read_stats"}
-        extra = {"predictions.tsv": _predictions_tsv(data, pred)} if cfg.get("save_predictions", True) else {}
-        name = data.meta["name"]
-    metrics.update(
-        {
-            "checkpoint": str(ckpt),
-            "model": info.get("model"),
-            "data_fingerprint": info.get("data_fingerprint"),
-            "train_time_s": info.get("train_time_s"),
-            "git_commit": info.get("git_commit"),
-        }
-    )
+    if task not in EVALUATORS:
+        raise KnsError(f"checkpoint {ckpt} was trained for task {task!r}; evaluate.py scores {sorted(EVALUATORS)}")
+    metrics, extra, name = EVALUATORS[task](cfg, ckpt, info)
+    provenance = {
+        "checkpoint": str(ckpt),
+        "model": info.get("model"),
+        "data_fingerprint": info.get("data_fingerprint"),
+        "train_time_s": info.get("train_time_s"),
+        "git_commit": info.get("git_commit"),
+    }
+    metrics.update(provenance)
     out_dir = _out_dir(cfg, ckpt, name)
+    parts = metrics.get("parts")
+    if parts:
+        # A checkpoint with several heads: one full report per part (each task's own metrics,
+        # CIs and plots) in out_dir/<part>/, and metrics.json at the top holding them all.
+        for part, m in parts.items():
+            m.update(provenance)
+            _write_outputs(out_dir / part, m, {})
+            print(f"[{part}]\n" + summary_text(m))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir / "metrics.json.tmp"
+        tmp.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, out_dir / "metrics.json")
+        print(f"wrote {out_dir / 'metrics.json'} and {', '.join(f'{p}/report.html' for p in parts)}")
+        return metrics
     _write_outputs(out_dir, metrics, extra)
     print(summary_text(metrics))
     print(f"wrote {out_dir / 'metrics.json'}, report.md, report.html, plots/")

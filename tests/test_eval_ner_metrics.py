@@ -32,10 +32,11 @@ def close(a, b):
 
 
 def test_extract_spans_strict_iob2():
-    assert extract_spans(["B-A", "I-A", "O", "B-B", "B-B", "I-B"]) == [("A", 0, 2), ("B", 3, 4), ("B", 4, 6)]
+    # spans are (start, end, type), end exclusive (kazakh_ner_stance.labels.iob2_spans)
+    assert extract_spans(["B-A", "I-A", "O", "B-B", "B-B", "I-B"]) == [(0, 2, "A"), (3, 4, "B"), (4, 6, "B")]
     # orphan I- starts nothing; I- of another type ends the entity
-    assert extract_spans(["I-A", "I-A", "O", "B-A", "I-B", "I-B"]) == [("A", 3, 4)]
-    assert extract_spans(["B-NON_HUMAN", "I-NON_HUMAN"]) == [("NON_HUMAN", 0, 2)]
+    assert extract_spans(["I-A", "I-A", "O", "B-A", "I-B", "I-B"]) == [(3, 4, "A")]
+    assert extract_spans(["B-NON_HUMAN", "I-NON_HUMAN"]) == [(0, 2, "NON_HUMAN")]
     assert extract_spans([]) == []
     assert count_orphans(["I-A", "B-A", "I-A", "I-B", "O", "I-B"]) == 3
     with pytest.raises(ValueError):
@@ -82,14 +83,14 @@ def test_hand_error_analysis(hand):
 
 
 def test_alignment_categories_and_totals():
-    g = [("PER", 0, 2), ("LOC", 3, 5), ("ORG", 6, 7), ("LOC", 9, 10)]
-    p = [("PER", 0, 1), ("ORG", 3, 4), ("ORG", 6, 7), ("LOC", 11, 12), ("PER", 0, 2)]
+    g = [(0, 2, "PER"), (3, 5, "LOC"), (6, 7, "ORG"), (9, 10, "LOC")]
+    p = [(0, 1, "PER"), (3, 4, "ORG"), (6, 7, "ORG"), (11, 12, "LOC"), (0, 2, "PER")]
     cats = [(c, gg, pp) for c, gg, pp in align_sentence(g, p)]
-    assert ("correct", ("PER", 0, 2), ("PER", 0, 2)) in cats  # exact match wins over the overlap
-    assert ("boundary_and_type", ("LOC", 3, 5), ("ORG", 3, 4)) in cats
-    assert ("correct", ("ORG", 6, 7), ("ORG", 6, 7)) in cats
-    assert ("missed", ("LOC", 9, 10), None) in cats
-    assert sorted(pp for c, _, pp in cats if c == "spurious") == [("LOC", 11, 12), ("PER", 0, 1)]
+    assert ("correct", (0, 2, "PER"), (0, 2, "PER")) in cats  # exact match wins over the overlap
+    assert ("boundary_and_type", (3, 5, "LOC"), (3, 4, "ORG")) in cats
+    assert ("correct", (6, 7, "ORG"), (6, 7, "ORG")) in cats
+    assert ("missed", (9, 10, "LOC"), None) in cats
+    assert sorted(pp for c, _, pp in cats if c == "spurious") == [(0, 1, "PER"), (11, 12, "LOC")]
     # every gold and every predicted entity is accounted for exactly once
     assert sorted(gg for _, gg, _ in cats if gg) == sorted(g)
     assert sorted(pp for _, _, pp in cats if pp) == sorted(p)

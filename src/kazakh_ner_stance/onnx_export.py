@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 
 from .errors import KnsError
+from .training.checkpoints import TRAINING_INFO
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def export_onnx(checkpoint, out_dir=None, opset: int = MIN_OPSET, exporter: str 
             )
         model.config.save_pretrained(stage)
         tokenizer.save_pretrained(stage)
-        for name in ("kns_training.json",):
+        for name in (TRAINING_INFO,):
             if (src / name).is_file():
                 shutil.copy2(src / name, stage / name)
         info = {

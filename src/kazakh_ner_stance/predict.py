@@ -60,6 +60,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import DataValidationError, KnsError, Problem, invalid_utf8_message
+from .labels import TARGET_TYPES, entity_types_of, iob2_spans, repair_iob2
+from .training.checkpoints import read_training_info
 
 log = logging.getLogger(__name__)
 
@@ -238,16 +240,9 @@ def parse_line(line: str, fmt: str = "auto", where: str = "input") -> Any:
 
 
 def tags_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(start, end, type) word spans of a (repaired) IOB2 tag sequence."""
-    spans, start, etype = [], None, None
-    for i, tag in enumerate([*tags, "O"]):
-        inside = tag.startswith("I-") and etype == tag[2:]
-        if start is not None and not inside:
-            spans.append((start, i, etype))
-            start, etype = None, None
-        if tag.startswith("B-") or (tag.startswith("I-") and start is None):
-            start, etype = i, tag[2:]
-    return spans
+    """(start, end, type) word spans of a predicted IOB2 tag sequence, end exclusive; an
+    orphan I-X starts an entity (``labels.iob2_spans`` in lenient mode)."""
+    return iob2_spans(tags, "lenient")
 
 
 def _probs_dict(probs, id2label=None) -> dict:
@@ -314,8 +309,6 @@ def find_onnx_dir(path: Path, onnx_dir: str | Path | None = None) -> Path:
 
 def checkpoint_task(path: Path) -> str:
     """ner | stance | joint: kns_training.json says, else the architecture in config.json."""
-    from .tasks.ner import read_training_info
-
     task = read_training_info(path).get("task")
     if task:
         return str(task)
@@ -333,11 +326,9 @@ def checkpoint_task(path: Path) -> str:
 
 
 def _trained_max_length(path: Path) -> int | None:
-    from .tasks.ner import read_training_info
-
     try:
         return int(read_training_info(path)["config"]["task"]["max_length"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, KnsError):
         return None
 
 
@@ -364,8 +355,6 @@ class Predictor:
         self.window_overlap = int(window_overlap)
         self.split_sentences = bool(split_sentences)
         if stance_target_types is None:
-            from .stance import TARGET_TYPES
-
             stance_target_types = TARGET_TYPES
         self.stance_target_types = set(stance_target_types)
         self.stance_batch_size = int(stance_batch_size or batch_size)
@@ -463,7 +452,7 @@ class Predictor:
             info = self.joint[2]
             ner_labels = [info["ner_id2label"][i] for i in sorted(info["ner_id2label"])]
             stance_labels, target_types = list(info["stance_labels"]), list(info["stance_types"])
-        entity_types = list(dict.fromkeys(t[2:] for t in ner_labels if t[:2] in ("B-", "I-")))
+        entity_types = entity_types_of(ner_labels)
         return {"task": self.task, "backend": self.backend, "entity_types": entity_types, "ner_tags": ner_labels,
                 "stance_labels": stance_labels, "stance_target_types": target_types}
 
@@ -570,7 +559,6 @@ class Predictor:
             return tags, scores, None
         if self.joint is not None:
             from .tasks.joint import predict_joint
-            from .tasks.ner import repair_iob2
 
             model, tokenizer, _ = self.joint
             preds = predict_joint(model, tokenizer, words, bs)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..labels import entity_types_of
+
 KAZNERD_REFERENCE = (
     "Rustem Yeshpanov, Yerbolat Khassanov, Huseyin Atakan Varol. KazNERD: Kazakh Named Entity "
     "Recognition Dataset. In Proceedings of the Thirteenth Language Resources and Evaluation "
@@ -462,7 +464,7 @@ def render_model_card(inp: ModelCardInputs) -> str:
         intro.append("Classify the stance (FAVOR, AGAINST, NONE) a Kazakh sentence expresses toward a named target.")
     else:
         intro.append(
-            f"Tag named entities of {len({lab[2:] for lab in inp.labels if lab[:2] in ('B-', 'I-')})} KazNERD types "
+            f"Tag named entities of {len(entity_types_of(inp.labels))} KazNERD types "
             "(persons, organisations, places, dates, amounts, ...) in Kazakh text, e.g. to index or analyse news, "
             "or as a pre-annotation step for human annotators."
         )

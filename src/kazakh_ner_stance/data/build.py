@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataValidationError, KnsError, Problem
+from ..labels import ner_label_names as label_names  # O, then B-X, I-X per type in config order
 from .download import download_files, sha256_file
 from .iob2 import ORPHAN_POLICIES, Sentence, read_iob2
 from .normalize import NormalizeReport, normalize_sentences
@@ -55,14 +56,6 @@ SPLIT_FILE_NAMES = {"train": ("train",), "validation": ("valid", "dev", "validat
 FILE_PATTERNS = ("IOB2_{name}_sentid.txt", "IOB2_{name}2.txt", "with_sentID/IOB2_{name}2.txt", "IOB2_{name}.txt")
 FORMAT_VERSION = 1
 BUILD_COMMAND = "python scripts/build_dataset.py"
-
-
-def label_names(entity_types) -> list[str]:
-    """The full, fixed label list: O, then B-X, I-X for each type in config order."""
-    names = ["O"]
-    for etype in entity_types:
-        names += [f"B-{etype}", f"I-{etype}"]
-    return names
 
 
 # --------------------------------------------------------------------------- sources

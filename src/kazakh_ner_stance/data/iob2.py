@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import DataValidationError, Problem, invalid_utf8_message
+from ..labels import repair_orphan, tag_set
 
 # KazNERD's IDs are AID…, BID…, …, EID… followed by digits.
 SENT_ID_RE = re.compile(r"^[A-Za-z]{0,8}ID\d+$")
@@ -58,14 +59,6 @@ class ReadStats:
 
     def __getitem__(self, key: str):
         return self.as_dict()[key]
-
-
-def tag_set(entity_types: Iterable[str]) -> set[str]:
-    tags = {"O"}
-    for etype in entity_types:
-        tags.add(f"B-{etype}")
-        tags.add(f"I-{etype}")
-    return tags
 
 
 def _decode(path: Path, data: bytes, problems: list[Problem]) -> list[str]:
@@ -211,13 +204,14 @@ def read_iob2(
                 tokens.append(token)
                 tags.append("O")
                 continue
-            if tag.startswith("I-") and prev[2:] != tag[2:]:
+            repaired = repair_orphan(prev, tag)  # B-X for an orphan I-X, else the tag itself
+            if repaired != tag:
                 if orphan_inside == "error":
                     problems.append(
                         Problem(name, number, f"{tag} does not continue a B-{tag[2:]} or {tag} (orphan I- tag)")
                     )
                 else:
-                    tag = "B-" + tag[2:]
+                    tag = repaired
                     repaired_here += 1
             tokens.append(token)
             tags.append(tag)

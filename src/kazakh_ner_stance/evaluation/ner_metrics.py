@@ -8,7 +8,8 @@ Definitions (identical to ``seqeval`` with ``mode="strict", scheme=IOB2``; the t
 it on random and adversarial sequences):
 
 * an entity is a maximal run ``B-X I-X ... I-X``; an ``I-X`` that does not continue a
-  ``B-X``/``I-X`` run (an "orphan") starts no entity and is ignored;
+  ``B-X``/``I-X`` run (an "orphan") starts no entity and is ignored (``labels.iob2_spans``
+  in strict mode; spans are ``(start, end, type)`` tuples, end exclusive);
 * a predicted entity is correct only when type, start and end all equal a gold entity's;
 * per type: P = TP/pred, R = TP/gold, F1 = 2PR/(P+R), 0 where a denominator is 0;
 * micro: the same over all types pooled; macro: unweighted mean of the per-type P, R and F1
@@ -46,6 +47,7 @@ the release card)::
       "errors": {"counts": {...}, "by_type": {...}, "confusion": {"labels", "matrix"},
                  "top_confusions": [{"gold", "pred", "count", "examples": [...]}],
                  "examples": {"boundary"|"boundary_and_type"|"missed"|"spurious": [...]},
+                 # each example's "gold_span"/"pred_span": [type, start, end] (end exclusive)
                  "ill_formed_pred_tags": int},
       "checkpoint": str, "model": str | null, "data_fingerprint": str | null,
       "train_time_s": float | null,
@@ -64,49 +66,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..labels import Span, count_orphans, iob2_spans
 from .bootstrap import ci_list, percentile_ci, prf, resampled_sums
-
-Span = tuple[str, int, int]  # (type, start, end) with end exclusive
-
-
-def _split_tag(tag: str) -> tuple[str, str]:
-    if tag == "O":
-        return "O", ""
-    if len(tag) > 2 and tag[1] == "-" and tag[0] in "BI":
-        return tag[0], tag[2:]
-    raise ValueError(f"not an IOB2 tag: {tag!r}")
 
 
 def extract_spans(tags: Sequence[str]) -> list[Span]:
-    """Strict IOB2 entities of one sentence (orphan I- tags start nothing)."""
-    spans: list[Span] = []
-    cur_type: str | None = None
-    start = 0
-    for i, tag in enumerate(tags):
-        prefix, typ = _split_tag(tag)
-        if cur_type is not None and prefix == "I" and typ == cur_type:
-            continue
-        if cur_type is not None:
-            spans.append((cur_type, start, i))
-            cur_type = None
-        if prefix == "B":
-            cur_type, start = typ, i
-    if cur_type is not None:
-        spans.append((cur_type, start, len(tags)))
-    return spans
-
-
-def count_orphans(tags: Sequence[str]) -> int:
-    """I-X tags that do not continue a B-X/I-X run."""
-    n, prev = 0, "O"
-    for tag in tags:
-        prefix, typ = _split_tag(tag)
-        if prefix == "I":
-            pprefix, ptyp = _split_tag(prev)
-            if pprefix == "O" or ptyp != typ:
-                n += 1
-        prev = tag
-    return n
+    """Strict IOB2 entities of one sentence as (start, end, type): orphan I- tags start
+    nothing, a non-IOB2 tag raises ValueError (``labels.iob2_spans`` in strict mode)."""
+    return iob2_spans(tags, "strict")
 
 
 def _check_shapes(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:
@@ -127,9 +94,9 @@ def sentence_counts(gold_spans, pred_spans, types: list[str]):
     for i, (gs, ps) in enumerate(zip(gold_spans, pred_spans)):
         gset = set(gs)
         for s in gs:
-            ngold[i, index[s[0]]] += 1
+            ngold[i, index[s[2]]] += 1
         for s in ps:
-            j = index[s[0]]
+            j = index[s[2]]
             npred[i, j] += 1
             if s in gset:
                 tp[i, j] += 1
@@ -169,7 +136,7 @@ def compute_ner_metrics(
     _check_shapes(gold, pred)
     gold_spans = [extract_spans(g) for g in gold]
     pred_spans = [extract_spans(p) for p in pred]
-    types = sorted({s[0] for ss in gold_spans for s in ss} | {s[0] for ss in pred_spans for s in ss})
+    types = sorted({s[2] for ss in gold_spans for s in ss} | {s[2] for ss in pred_spans for s in ss})
     tp, npred, ngold = sentence_counts(gold_spans, pred_spans, types)
     (p, r, f), (mp, mr, mf), macro, _ = _scores(tp.sum(0), npred.sum(0), ngold.sum(0))
 
@@ -223,7 +190,7 @@ def compute_ner_metrics(
 
 
 def _overlaps(a: Span, b: Span) -> bool:
-    return a[1] < b[2] and b[1] < a[2]
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def align_sentence(gold: list[Span], pred: list[Span]) -> list[tuple[str, Span | None, Span | None]]:
@@ -235,13 +202,13 @@ def align_sentence(gold: list[Span], pred: list[Span]) -> list[tuple[str, Span |
     rest_gold = []
     by_bounds = {}
     for s in free_pred:
-        by_bounds.setdefault((s[1], s[2]), s)
+        by_bounds.setdefault((s[0], s[1]), s)
     used: set[Span] = set()
     for g in gold:
-        q = by_bounds.get((g[1], g[2]))
+        q = by_bounds.get((g[0], g[1]))
         if q is not None and q not in used:
             used.add(q)
-            out.append(("correct" if q[0] == g[0] else "type_confusion", g, q))
+            out.append(("correct" if q[2] == g[2] else "type_confusion", g, q))
         else:
             rest_gold.append(g)
     free_pred = [s for s in free_pred if s not in used]
@@ -251,7 +218,7 @@ def align_sentence(gold: list[Span], pred: list[Span]) -> list[tuple[str, Span |
             out.append(("missed", g, None))
         else:
             free_pred.remove(q)
-            out.append(("boundary" if q[0] == g[0] else "boundary_and_type", g, q))
+            out.append(("boundary" if q[2] == g[2] else "boundary_and_type", g, q))
     out.extend(("spurious", None, s) for s in free_pred)
     return out
 
@@ -264,10 +231,10 @@ def _render(tokens: Sequence[str], spans: list[Span], focus: tuple[int, int] | N
     lo, hi = 0, len(tokens)
     if focus is not None:
         lo, hi = max(0, focus[0] - window), min(len(tokens), focus[1] + window)
-    starts = {s[1]: s for s in spans}
+    starts = {s[0]: s for s in spans}
     ends: dict[int, list[str]] = {}
     for s in spans:
-        ends.setdefault(s[2] - 1, []).append(s[0])
+        ends.setdefault(s[1] - 1, []).append(s[2])
     words = []
     for i in range(lo, hi):
         w = tokens[i]
@@ -280,12 +247,19 @@ def _render(tokens: Sequence[str], spans: list[Span], focus: tuple[int, int] | N
     return ("… " if lo > 0 else "") + text + (" …" if hi < len(tokens) else "")
 
 
+def _span_json(s: Span) -> list:
+    """A span as metrics.json writes it: [type, start, end] (the file's format predates the
+    package's (start, end, type) tuples; compare.py, report.py and the notebooks read it)."""
+    start, end, typ = s
+    return [typ, start, end]
+
+
 def _example(i, tokens, sent_ids, gold_spans, pred_spans, g, q) -> dict:
     focus_spans = [s for s in (g, q) if s is not None]
-    focus = (min(s[1] for s in focus_spans), max(s[2] for s in focus_spans))
+    focus = (min(s[0] for s in focus_spans), max(s[1] for s in focus_spans))
     ex: dict = {"sentence": i, "sent_id": (str(sent_ids[i]) if sent_ids is not None else str(i))}
-    ex["gold_span"] = list(g) if g else None
-    ex["pred_span"] = list(q) if q else None
+    ex["gold_span"] = _span_json(g) if g else None
+    ex["pred_span"] = _span_json(q) if q else None
     if tokens is not None:
         toks = tokens[i]
         ex["gold"] = _render(toks, gold_spans[i], focus)
@@ -312,11 +286,11 @@ def error_analysis(
     for i, (gs, ps) in enumerate(zip(gold_spans, pred_spans)):
         for cat, g, q in align_sentence(gs, ps):
             counts[cat] += 1
-            by_type[(g or q)[0]][cat] += 1  # gold type, or the predicted type if spurious
+            by_type[(g or q)[2]][cat] += 1  # gold type, or the predicted type if spurious
             if cat in ("correct", "type_confusion"):
-                matrix[index[g[0]], index[q[0]]] += 1
+                matrix[index[g[2]], index[q[2]]] += 1
             if cat == "type_confusion":
-                lst = pair_examples.setdefault((g[0], q[0]), [])
+                lst = pair_examples.setdefault((g[2], q[2]), [])
                 if len(lst) < n_examples:
                     lst.append(_example(i, tokens, sent_ids, gold_spans, pred_spans, g, q))
             elif cat in examples and len(examples[cat]) < n_examples:

@@ -31,9 +31,11 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import KnsError
+from ..labels import STANCE_LABELS, entity_types_of
+from ..training.checkpoints import read_training_info
 from .ner_metrics import compute_ner_metrics
 from .report import summary_text, write_report
-from .stance_metrics import STANCE_LABELS, compute_stance_metrics
+from .stance_metrics import compute_stance_metrics
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +80,9 @@ def _first(d: dict, *keys, default=None):
 
 def training_info(ckpt: Path) -> dict:
     """What training recorded in kns_training.json (empty when absent), normalised."""
-    f = ckpt / "kns_training.json"
-    if not f.is_file():
+    raw = read_training_info(ckpt)
+    if not raw:
         return {}
-    try:
-        raw = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise KnsError(f"checkpoint {ckpt}: cannot read kns_training.json: {err}") from err
     return {
         "task": _first(raw, "task", "config.task.name", "config.task", "config.data.task"),
         "model": _first(raw, "model_name", "model", "config.model.name", "config.model.hub_id"),
@@ -269,7 +267,7 @@ def evaluate_ner(cfg: DictConfig, ckpt: Path, info: dict) -> tuple[dict, EvalDat
         )
     )
     check_against_module(metrics, data.tags, pred)
-    model_types = {str(v)[2:] for v in (id2label or {}).values() if str(v)[:2] in ("B-", "I-")}
+    model_types = set(entity_types_of((id2label or {}).values()))
     gold_types = {t for t in metrics["per_type"] if metrics["per_type"][t]["support"] > 0}
     unknown = sorted(gold_types - model_types) if model_types else []
     if unknown:
@@ -291,11 +289,10 @@ def _task_dataset_dir(cfg: DictConfig, ckpt: Path, task: str, data_option: str) 
     `task` one (e.g. ``data=kaznerd_stance``), else the one the checkpoint was trained on."""
     if str(OmegaConf.select(cfg, "data.task", default="")) == task:
         return Path(str(OmegaConf.select(cfg, "dataset_dir", default=None) or cfg.data.dataset_dir))
-    raw = {}
     try:
-        raw = json.loads((ckpt / "kns_training.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        pass
+        raw = read_training_info(ckpt)
+    except KnsError:
+        raw = {}
     trained_on = _first(raw, "config.data.dataset_dir", "data_dir")
     if trained_on and _first(raw, "config.data.task") == task:
         return Path(str(trained_on))

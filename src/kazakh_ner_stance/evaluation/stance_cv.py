@@ -39,6 +39,8 @@ from typing import Sequence
 from omegaconf import OmegaConf
 
 from ..errors import KnsError
+from ..labels import STANCE_LABELS
+from ..training.checkpoints import read_training_info
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def _all_items(dsd):
 
 
 def _predict(model_dir: Path, split, batch_size: int, max_length: int):
-    from ..tasks.stance import STANCE_LABELS, load_stance_checkpoint, predict_stance_probs
+    from ..tasks.stance import load_stance_checkpoint, predict_stance_probs
 
     model, tokenizer, _ = load_stance_checkpoint(model_dir, cpu_linear="auto")
     items = [{"tokens": t, "start": s, "end": e} for t, s, e in zip(split["tokens"], split["start"], split["end"])]
@@ -113,7 +115,6 @@ def run_stance_cv(cfg) -> float:
     from datasets import DatasetDict
 
     from ..data.build import load_built_dataset
-    from ..tasks.stance import STANCE_LABELS
     from ..training.train import run_train
 
     if str(cfg.task.name) != "stance":
@@ -143,12 +144,8 @@ def run_stance_cv(cfg) -> float:
     per_fold = []
     train_seconds = 0.0
     extra_report = None
-    fixed_info = None
     if fixed:
-        info_path = Path(str(fixed)) / "kns_training.json"
-        if info_path.is_file():
-            fixed_info = json.loads(info_path.read_text(encoding="utf-8"))
-            train_seconds = float(fixed_info.get("train_time_s") or 0.0)
+        train_seconds = float(read_training_info(Path(str(fixed))).get("train_time_s") or 0.0)
     for f in range(k):
         fold_dir = out / f"fold-{f}"
         done = fold_dir / "predictions.json"

@@ -1,7 +1,7 @@
 """Stance metrics over NONE / FAVOR / AGAINST (pure: label lists in, JSON-ready dict out).
 
 Label order is the project's ClassLabel order ``("NONE", "FAVOR", "AGAINST")`` (ids 0, 1, 2,
-as in ``tasks.stance.STANCE_LABELS``); probability columns, the confusion matrix and the
+as in ``labels.STANCE_LABELS``); probability columns, the confusion matrix and the
 per-class tables follow it. ``probs`` may also be a list of ``{label: p}`` mappings (the
 output of ``tasks.stance.predict_stance``), which is order-proof.
 
@@ -28,9 +28,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..labels import STANCE_LABELS  # ClassLabel ids 0, 1, 2
 from .bootstrap import ci_list, percentile_ci, prf, resampled_sums
-
-STANCE_LABELS = ("NONE", "FAVOR", "AGAINST")  # = tasks.stance.STANCE_LABELS (ClassLabel ids 0, 1, 2)
 
 
 def _onehot(idx: np.ndarray, k: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KnsError
+from ..training.checkpoints import TRAINING_INFO, read_training_info
 from .common import (
     FORMAT_VERSION,
     VERIFICATION,
@@ -31,7 +32,6 @@ from .common import (
 
 log = logging.getLogger(__name__)
 
-TRAINING_INFO = "kns_training.json"
 TRAINING_CONFIG = "training_config.yaml"
 # Checkpoint files that are never released even though their format is safe.
 NOT_RELEASED = {"kns_complete.json": "training bookkeeping", "trainer_state.json": "training bookkeeping",
@@ -492,7 +492,7 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
     from ..models.prepare import base_provenance, describe_provenance
 
     ckpt = check_checkpoint(cfg.get("checkpoint"))
-    info = read_json(ckpt / TRAINING_INFO, "training record")
+    info = read_training_info(ckpt)
     task = str(info.get("task") or "ner")
     metrics_path = Path(str(cfg.get("metrics"))) if cfg.get("metrics") else ckpt / "eval" / "test" / "metrics.json"
     if not metrics_path.is_file():

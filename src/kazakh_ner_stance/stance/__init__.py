@@ -5,21 +5,10 @@ Label definition: /work/shared/docs/stance-labels.md (copied into every dataset 
 
 from __future__ import annotations
 
-# The exact order matters: ClassLabel ids 0, 1, 2 are NONE, FAVOR, AGAINST everywhere.
-STANCE_LABELS: list[str] = ["NONE", "FAVOR", "AGAINST"]
-# Entity types a stance target may have (stance-labels.md).
-TARGET_TYPES: list[str] = [
-    "PERSON",
-    "ORGANISATION",
-    "GPE",
-    "NORP",
-    "EVENT",
-    "PROJECT",
-    "LAW",
-    "FACILITY",
-    "LOCATION",
-    "PRODUCT",
-]
+# The label order (ClassLabel ids 0, 1, 2 = NONE, FAVOR, AGAINST) and the entity types a
+# stance target may have: one definition for the package, in kazakh_ner_stance.labels.
+from ..labels import STANCE_LABELS, TARGET_TYPES
+
 ABSTAIN = None  # what a labelling function returns when it has no opinion
 
 __all__ = ["STANCE_LABELS", "TARGET_TYPES", "ABSTAIN"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataValidationError, KnsError, Problem
-from . import STANCE_LABELS, TARGET_TYPES
+from ..labels import STANCE_LABELS, TARGET_TYPES, iob2_spans, ner_label_names
 
 log = logging.getLogger(__name__)
 
@@ -198,18 +198,9 @@ class SentenceView:
 
 
 def entity_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(start, end, type) of every IOB2 entity; a stray I-X starts a new entity (lenient)."""
-    spans: list[tuple[int, int, str]] = []
-    start, etype = None, None
-    for i, tag in enumerate(list(tags) + ["O"]):
-        if tag.startswith("I-") and etype == tag[2:]:
-            continue
-        if etype is not None:
-            spans.append((start, i, etype))
-            start, etype = None, None
-        if tag.startswith(("B-", "I-")):
-            start, etype = i, tag[2:]
-    return spans
+    """(start, end, type) of every IOB2 entity, end exclusive; a stray I-X starts a new
+    entity (``labels.iob2_spans`` in lenient mode)."""
+    return iob2_spans(tags, "lenient")
 
 
 def check_span(
@@ -401,7 +392,7 @@ def stance_features():
             "end": Value("int32"),
             "target": Value("string"),
             "target_type": Value("string"),
-            "label": ClassLabel(names=STANCE_LABELS),
+            "label": ClassLabel(names=list(STANCE_LABELS)),
             "split": Value("string"),
             "annotator": Value("string"),
         }
@@ -422,21 +413,12 @@ def joint_features(ner_label_names: Sequence[str]):
                     "end": Value("int32"),
                     "target": Value("string"),
                     "type": Value("string"),
-                    "label": ClassLabel(names=STANCE_LABELS),
+                    "label": ClassLabel(names=list(STANCE_LABELS)),
                 }
             ),
             "split": Value("string"),
         }
     )
-
-
-def ner_label_names(entity_types: Sequence[str]) -> list[str]:
-    try:
-        from ..data.build import label_names
-
-        return list(label_names(list(entity_types)))
-    except ImportError:  # the NER builder not installed yet: the same convention
-        return ["O", *[f"{p}-{t}" for t in entity_types for p in ("B", "I")]]
 
 
 def build_rows(

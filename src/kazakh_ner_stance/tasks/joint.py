@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import KnsError
+from ..labels import STANCE_LABELS, TARGET_TYPES, iob2_spans
 from .ner import IGNORE_INDEX, encode_windows, entity_scores, predict_word_tags
-from .stance import STANCE_LABELS, class_balance_weights, stance_scores
+from .stance import class_balance_weights, stance_scores
 
 log = logging.getLogger(__name__)
-
-STANCE_TYPES = ("PERSON", "ORGANISATION", "GPE", "NORP", "EVENT", "PROJECT", "LAW", "FACILITY", "LOCATION", "PRODUCT")
 
 # ----------------------------------------------------------------------------- model
 
@@ -50,7 +49,7 @@ class KnsJointConfig(EncoderHeadsConfig):
                  span_pooling: str = "mean", use_cls: bool = True, stance_hidden: int | None = None,
                  stance_dropout: float = 0.1, stance_loss_weight: float = 1.0,
                  stance_class_weights: Sequence[float] | None = None,
-                 stance_types: Sequence[str] = STANCE_TYPES, window_max_length: int = 256, window_overlap: int = 32,
+                 stance_types: Sequence[str] = TARGET_TYPES, window_max_length: int = 256, window_overlap: int = 32,
                  **kwargs):
         self.stance_labels = list(stance_labels)
         if span_pooling not in ("mean", "first_last", "mean_first_last"):
@@ -324,7 +323,7 @@ def predict_span_probs(model, tokenizer, tokens_list, spans_list, batch_size: in
     return results
 
 
-def predict_joint(model, tokenizer, tokens_list, batch_size: int = 32, stance_types=STANCE_TYPES,
+def predict_joint(model, tokenizer, tokens_list, batch_size: int = 32, stance_types=TARGET_TYPES,
                   max_length: int | None = None, overlap: int | None = None) -> list[dict]:
     """Per sentence: {"tags": one IOB2 tag per word, "scores": their probabilities,
     "targets": [{"start", "end", "type", "label", "probs"}]} for predicted entities of
@@ -337,9 +336,7 @@ def predict_joint(model, tokenizer, tokens_list, batch_size: int = 32, stance_ty
     tags, scores = predict_word_tags(model, tokenizer, tokens_list, batch_size=batch_size, max_length=max_length,
                                      overlap=overlap, id2label=id2label, return_scores=True)
     wanted = set(stance_types)
-    from ..stance.dataset import entity_spans  # the stance layer's span reading, one definition
-
-    ents = [[sp for sp in entity_spans(t) if sp[2] in wanted] for t in tags]
+    ents = [[sp for sp in iob2_spans(t, "lenient") if sp[2] in wanted] for t in tags]
     probs = predict_span_probs(model, tokenizer, tokens_list, [[(s, e) for s, e, _ in es] for es in ents],
                                batch_size=batch_size, max_length=max_length, overlap=overlap)
     labels = list(cfg.stance_labels)
@@ -404,7 +401,7 @@ class JointTask:
         self.overlap = int(t.window_overlap)
         self.metric_name = str(t.get("selection_metric", "macro_f1"))
         self.bootstrap_n = int(t.get("bootstrap_n", 1000))
-        self.stance_types = list(t.get("stance_types") or STANCE_TYPES)
+        self.stance_types = list(t.get("stance_types") or TARGET_TYPES)
         counts = [0] * len(STANCE_LABELS)
         for ts in dataset["train"]["targets"]:
             for x in ts:

@@ -8,11 +8,12 @@ so no gold word is ever lost to truncation, in training or in prediction.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import KnsError
+from ..labels import repair_iob2
+from ..training.checkpoints import read_training_info
 from .windows import word_windows
 
 IGNORE_INDEX = -100
@@ -180,19 +181,6 @@ def predict_word_logits(
     return results
 
 
-def repair_iob2(tags: list[str]) -> list[str]:
-    """Make a predicted sequence valid IOB2: an I-X that does not continue X becomes B-X.
-    (Strict seqeval would otherwise drop such entities; this is the usual decoding fix.)"""
-    fixed = []
-    prev = "O"
-    for tag in tags:
-        if tag.startswith("I-") and prev[2:] != tag[2:]:
-            tag = "B-" + tag[2:]
-        fixed.append(tag)
-        prev = tag
-    return fixed
-
-
 def predict_word_tags(
     model,
     tokenizer,
@@ -229,11 +217,6 @@ def is_complete_checkpoint(path: Path) -> bool:
     path = Path(path)
     has_weights = (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()
     return (path / "config.json").is_file() and has_weights and (path / "tokenizer_config.json").is_file()
-
-
-def read_training_info(path: Path) -> dict:
-    info = Path(path) / "kns_training.json"
-    return json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
 
 
 def check_checkpoint(path, task: str) -> tuple[Path, dict]:

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..errors import KnsError
+from ..labels import STANCE_LABELS  # ClassLabel ids 0, 1, 2 everywhere
 from .ner import check_checkpoint, pieces_per_word, ready_for_inference
 
 log = logging.getLogger(__name__)
 
-STANCE_LABELS = ("NONE", "FAVOR", "AGAINST")  # ClassLabel ids 0, 1, 2 everywhere
 ID2LABEL = dict(enumerate(STANCE_LABELS))
 MARKERS = ("[TGT]", "[/TGT]")
 STANCE_HEADS = ("pooler", "markers")  # task.head; markers: tasks/stance_model.py

@@ -1,5 +1,9 @@
 """Checkpoints that are complete or clearly not, and provenance written into each.
 
+The provenance is `TRAINING_INFO` (kns_training.json: task, resolved config, data
+fingerprint, git commit, train time), written by train.py and read back by every other
+part of the package through `read_training_info` (import-light: no torch).
+
 Trainer writes `checkpoint-N/` file by file; a run killed mid-save leaves a folder that
 *looks* like a checkpoint. We add a marker file last (written to a temp name, then
 renamed) and only ever resume from folders that carry it. Final models are saved into a
@@ -14,8 +18,25 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ..errors import KnsError
+
 COMPLETE_MARKER = "kns_complete.json"
 TRAINING_INFO = "kns_training.json"
+
+
+def read_training_info(path) -> dict:
+    """The training record (`TRAINING_INFO`) of checkpoint folder `path`, as written; {} when
+    the folder has none. KnsError when the file cannot be read or is not a JSON object."""
+    f = Path(path) / TRAINING_INFO
+    if not f.is_file():
+        return {}
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise KnsError(f"checkpoint {path}: cannot read {TRAINING_INFO}: {err}") from err
+    if not isinstance(data, dict):
+        raise KnsError(f"checkpoint {path}: {TRAINING_INFO} is not a JSON object")
+    return data
 
 
 def write_json_atomic(path: Path, data) -> None:

@@ -9,7 +9,9 @@ import datasets
 import evaluate
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-LABELS = ["NONE", "FAVOR", "AGAINST"]  # the project's ClassLabel order
+from kazakh_ner_stance.labels import STANCE_LABELS
+
+LABELS = list(STANCE_LABELS)  # the project's ClassLabel order
 
 
 class KnsStance(evaluate.Metric):

@@ -45,7 +45,7 @@ def test_export_writes_a_verified_folder(exported, ner_checkpoint):
         assert (exported / name).is_file(), name
     info = json.loads((exported / "kns_onnx.json").read_text())
     assert info["parity"]["max_abs_diff"] < 1e-4 and info["parity"]["tags_identical"]
-    assert not list(ner_checkpoint.glob("onnx.partial"))
+    assert not list(ner_checkpoint.glob(".onnx.*"))  # no staging or old folder left
     import onnx
 
     graph = onnx.load(str(exported / "model.onnx")).graph

@@ -29,6 +29,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .atomic import replace_dir
 from .errors import KnsError
 from .training.checkpoints import TRAINING_INFO
 
@@ -156,10 +157,7 @@ def export_onnx(checkpoint, out_dir=None, opset: int = MIN_OPSET, exporter: str 
     from .predict import _trained_max_length
 
     max_length = _trained_max_length(src)
-    stage = out.with_name(out.name + ".partial")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
-    try:
+    with replace_dir(out) as stage:  # the previous export survives a failed export or rename
         started = time.perf_counter()
         used = export_model(model, tokenizer, stage / ONNX_FILE, opset=opset, exporter=exporter)
         export_s = time.perf_counter() - started
@@ -192,12 +190,6 @@ def export_onnx(checkpoint, out_dir=None, opset: int = MIN_OPSET, exporter: str 
                          "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
         }
         (stage / "kns_onnx.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        stage.rename(out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     info["out_dir"] = str(out)
     return info
 

@@ -51,14 +51,15 @@ windows (tasks/ner.py), never truncated.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from .atomic import replace_file
 from .errors import DataValidationError, KnsError, Problem, invalid_utf8_message
 from .labels import TARGET_TYPES, entity_types_of, iob2_spans, repair_iob2
 from .training.checkpoints import read_training_info
@@ -695,37 +696,25 @@ def run_predict(cfg) -> dict:
     n_lines = n_entities = n_targets = 0
     fin = _binary_stdin() if src == "-" else open(src, "rb")
     skipped: list[InputError] = []
-    tmp = None
-    try:
+    with contextlib.ExitStack() as stack:
+        if src != "-":
+            stack.enter_context(fin)
         if dst == "-":
             fout = sys.stdout
             if hasattr(fout, "reconfigure"):
                 fout.reconfigure(encoding="utf-8")
         else:
-            out_path = Path(dst)
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out_path.with_name(out_path.name + f".tmp{os.getpid()}")
-            fout = open(tmp, "w", encoding="utf-8")
-        try:
-            source = "stdin" if src == "-" else src
-            for rec in predictor.predict_lines(read_lines(fin, source), fmt, chunk, source=source,
-                                               on_bad_line=on_bad_line, skipped=skipped):
-                fout.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                n_lines += 1
-                n_entities += len(rec["entities"])
-                n_targets += len(rec["targets"])
-            fout.flush()
-        finally:
-            if fout is not sys.stdout:
-                fout.close()
-        if tmp is not None:
-            os.replace(tmp, dst)  # a complete file or none
-            tmp = None
-    finally:
-        if src != "-":
-            fin.close()
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+            Path(dst).parent.mkdir(parents=True, exist_ok=True)
+            tmp = stack.enter_context(replace_file(dst))  # a complete file or none
+            fout = stack.enter_context(open(tmp, "w", encoding="utf-8"))
+        source = "stdin" if src == "-" else src
+        for rec in predictor.predict_lines(read_lines(fin, source), fmt, chunk, source=source,
+                                           on_bad_line=on_bad_line, skipped=skipped):
+            fout.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n_lines += 1
+            n_entities += len(rec["entities"])
+            n_targets += len(rec["targets"])
+        fout.flush()
     elapsed = time.perf_counter() - started
     summary = {"lines": n_lines, "entities": n_entities, "targets": n_targets, "seconds": round(elapsed, 3),
                "task": predictor.task, "backend": predictor.backend, "skipped_lines": len(skipped)}

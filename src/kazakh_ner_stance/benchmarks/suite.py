@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..atomic import write_text_atomic
 from ..errors import KnsError
 from . import readme_table
 from .provenance import provenance, same_code_now
@@ -359,9 +360,7 @@ def render_readme(readme_path: Path, results: dict, root: Path) -> bool:
     text = readme_path.read_text(encoding="utf-8")
     new = readme_table.render(text, results, TITLES, code_changed_since(root))
     if new != text:
-        tmp = readme_path.with_name(readme_path.name + ".tmp")
-        tmp.write_text(new, encoding="utf-8")
-        tmp.replace(readme_path)
+        write_text_atomic(readme_path, new)
     return new != text
 
 
@@ -442,9 +441,7 @@ def main(argv=None, root: Path | None = None) -> int:
             results.setdefault("benchmarks", {})[bench.id] = fresh[bench.id]
             results["updated"] = fresh[bench.id]["measured_at"]
             results_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = results_path.with_name(results_path.name + ".tmp")
-            tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            tmp.replace(results_path)
+            write_text_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
     if failed:
         print(f"\nfailed: {', '.join(failed)} (their rows keep their earlier figures)", file=sys.stderr)

@@ -35,13 +35,12 @@ import hashlib
 import importlib
 import json
 import logging
-import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import replace_dir
 from ..errors import DataValidationError, KnsError, Problem
 from ..labels import ner_label_names as label_names  # O, then B-X, I-X per type in config order
 from .download import download_files, sha256_file
@@ -363,20 +362,6 @@ def _check_out_dir(opt: BuildOptions) -> None:
             raise KnsError(f"{out} exists and is not a built dataset; refusing to replace it (choose another out_dir)")
 
 
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    try:
-        tmp.rename(out)
-    except BaseException:
-        if old.exists():
-            old.rename(out)
-        raise
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def build_ner_dataset(opt: BuildOptions) -> dict:
     """Build the dataset described by `opt`; returns stats.json's content (plus timings)."""
     import datasets
@@ -504,59 +489,52 @@ def build_ner_dataset(opt: BuildOptions) -> dict:
     # 4. write aside, then rename into place
     t = time.perf_counter()
     out = opt.out_dir
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.building-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
     progress_was_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        features = _features(labels)
-        splits = {}
-        for split in SPLITS:
-            rows = kept[split]
-            splits[split] = datasets.Dataset.from_dict(
-                {
-                    "sent_id": [r.sent.sent_id for r in rows],
-                    "tokens": [r.sent.tokens for r in rows],
-                    "ner_tags": [[label2id[t] for t in r.sent.tags] for r in rows],
-                },
-                features=features,
-                info=datasets.DatasetInfo(
-                    description=f"{opt.name}: Kazakh named entities (IOB2), built by kazakh-ner-stance",
-                    citation=CITATION,
-                    homepage="https://github.com/IS2AI/KazNERD",
-                    license="CC BY 4.0",
+        with replace_dir(out) as tmp:
+            features = _features(labels)
+            splits = {}
+            for split in SPLITS:
+                rows = kept[split]
+                splits[split] = datasets.Dataset.from_dict(
+                    {
+                        "sent_id": [r.sent.sent_id for r in rows],
+                        "tokens": [r.sent.tokens for r in rows],
+                        "ner_tags": [[label2id[t] for t in r.sent.tags] for r in rows],
+                    },
                     features=features,
-                ),
-                split=split,
-            )
-        dataset = datasets.DatasetDict(splits)
-        bar.set_postfix_str("save_to_disk")
-        dataset.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
-        bar.update()
-        bar.set_postfix_str("parquet")
-        (tmp / "parquet").mkdir()
-        for split in SPLITS:
-            dataset[split].to_parquet(str(tmp / "parquet" / f"{split}.parquet"))
-        _write_assignment(records, tmp / "split_assignment.parquet")
-        bar.update()
-        bar.set_postfix_str("stats + card")
-        stats["fingerprint"] = compute_fingerprint(tmp)
-        stats["files"] = {
-            p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
-        }
-        (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        from .card import render_card
+                    info=datasets.DatasetInfo(
+                        description=f"{opt.name}: Kazakh named entities (IOB2), built by kazakh-ner-stance",
+                        citation=CITATION,
+                        homepage="https://github.com/IS2AI/KazNERD",
+                        license="CC BY 4.0",
+                        features=features,
+                    ),
+                    split=split,
+                )
+            dataset = datasets.DatasetDict(splits)
+            bar.set_postfix_str("save_to_disk")
+            dataset.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
+            bar.update()
+            bar.set_postfix_str("parquet")
+            (tmp / "parquet").mkdir()
+            for split in SPLITS:
+                dataset[split].to_parquet(str(tmp / "parquet" / f"{split}.parquet"))
+            _write_assignment(records, tmp / "split_assignment.parquet")
+            bar.update()
+            bar.set_postfix_str("stats + card")
+            stats["fingerprint"] = compute_fingerprint(tmp)
+            stats["files"] = {
+                p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+            }
+            (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            from .card import render_card
 
-        (tmp / "README.md").write_text(render_card(stats), encoding="utf-8")
+            (tmp / "README.md").write_text(render_card(stats), encoding="utf-8")
+            bar.update()
+            bar.set_postfix_str("rename into place")
         bar.update()
-        bar.set_postfix_str("rename into place")
-        _swap_into_place(tmp, out)
-        bar.update()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     finally:
         if progress_was_on:
             datasets.enable_progress_bars()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig
 
+from ..atomic import write_text_atomic
 from ..errors import KnsError
 from .report import fmt, fmt_ci, to_html, to_markdown
 
@@ -251,9 +252,7 @@ def run_compare(cfg: DictConfig) -> dict:
         ("leaderboard.html", to_html(blocks, "Leaderboard")),
         ("leaderboard.json", json.dumps(board, indent=2, ensure_ascii=False) + "\n"),
     ):
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out_dir / name)
+        write_text_atomic(out_dir / name, text)
     for task, t in board.items():
         print(f"{task}: ranked by {t['metric']}")
         for r in t["rows"]:

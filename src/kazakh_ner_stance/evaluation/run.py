@@ -30,6 +30,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..atomic import swap_into_place
 from ..errors import KnsError
 from ..labels import STANCE_LABELS, entity_types_of
 from ..training.checkpoints import read_training_info
@@ -216,9 +217,7 @@ def _write_outputs(out_dir: Path, metrics: dict, extra: dict[str, str]) -> None:
         for name, text in extra.items():
             (staging / name).write_text(text, encoding="utf-8")
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if (out_dir / "plots").exists():
-            os.replace(out_dir / "plots", staging / "plots.old")
-        os.replace(staging / "plots", out_dir / "plots")
+        swap_into_place(staging / "plots", out_dir / "plots")  # old plots survive a failure
         for name in [*extra, "report.md", "report.html", "metrics.json"]:
             os.replace(staging / name, out_dir / name)
     finally:

@@ -23,6 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ..atomic import replace_dir
 from ..errors import KnsError
 
 log = logging.getLogger(__name__)
@@ -272,20 +273,6 @@ def print_trim_summary(record: dict) -> None:
 # --------------------------------------------------------------------------- verb
 
 
-def _install(tmp: Path, out_dir: Path) -> None:
-    """Atomically put `tmp` at `out_dir` (replacing what is there)."""
-    old = None
-    if out_dir.exists() or out_dir.is_symlink():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
-
-
 def run_prepare_model(cfg) -> Path:
     model_cfg = cfg.model
     source = model_cfg.get("source")
@@ -324,13 +311,8 @@ def run_prepare_model(cfg) -> Path:
                 "pass overwrite=true to replace it, or choose another out_dir"
             )
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     start = time.perf_counter()
-    try:
+    with replace_dir(out_dir) as tmp:  # replaces what is there (a folder, file or link) in one rename
         if source == "hub":
             _from_hub(model_cfg, tmp)
         elif source == "local":
@@ -342,10 +324,6 @@ def run_prepare_model(cfg) -> Path:
         missing = missing_parts(tmp)
         if missing:
             raise KnsError(f"preparing model '{name}' produced an incomplete checkpoint (missing {', '.join(missing)})")
-        _install(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.perf_counter() - start
     log.info("prepared model %s (source %s) in %s in %.1f s", name, source, out_dir, seconds)
     print(f"model '{name}' prepared in {out_dir} ({seconds:.1f} s)")

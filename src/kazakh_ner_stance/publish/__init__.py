@@ -25,18 +25,18 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ..atomic import replace_dir
 from ..errors import KnsError
 from .common import (
     MANIFEST,
     VERIFICATION,
     ReleaseVerificationError,
+    check_replaceable,
     check_repo_id,
     check_version,
     find_secret,
-    install_folder,
     read_json,
     scrub,
-    staging_folder,
     verify_manifest,
     write_manifest,
 )
@@ -93,7 +93,7 @@ def _stage(cfg: DictConfig, kind: str, repo_id: str, version: str) -> tuple[Path
 
     out = cfg.get("out_dir")
     out_dir = Path(str(out)).expanduser() if out not in (None, "", "???") else Path(cfg.paths.releases_dir) / repo_id
-    with staging_folder(out_dir) as tmp:
+    with replace_dir(out_dir) as tmp:  # staged beside out_dir, swapped in (an earlier release survives a failure)
         if kind == "model":
             from .model import stage_model
 
@@ -105,7 +105,7 @@ def _stage(cfg: DictConfig, kind: str, repo_id: str, version: str) -> tuple[Path
         write_manifest(tmp, {"kind": kind, "task": summary["task"], "repo_id": repo_id, "version": version,
                              "built_by": f"kazakh-ner-stance {__version__}"})
         summary["checks"] = verify_release(tmp)  # before it is put in place
-        install_folder(tmp, out_dir)
+        check_replaceable(out_dir)
     return out_dir, summary
 
 

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 from ..data.download import sha256_file
@@ -167,32 +166,12 @@ def is_release_folder(path: Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-def install_folder(tmp: Path, out: Path) -> None:
-    """Put a staged release into `out`, replacing an earlier staged release (never other data)."""
+def check_replaceable(out: Path) -> None:
+    """A staged release may replace an earlier staged release in `out`, never other data."""
     out = Path(out)
     if out.exists():
         if not out.is_dir() or (any(out.iterdir()) and not is_release_folder(out)):
             raise KnsError(f"{out} exists and is not a staged release; refusing to replace it (choose another out_dir)")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
-
-
-@contextlib.contextmanager
-def staging_folder(out: Path):
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.staging-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -4,11 +4,11 @@ versioned local registry folder. Also the printed plan of a dry run."""
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import replace_dir
 from ..errors import KnsError
 from .common import MANIFEST, human_size, read_json, scrub, verify_manifest
 
@@ -132,15 +132,9 @@ def write_to_registry(plan: Plan) -> Path:
     dest = registry_path(plan.target, plan.repo_id, plan.version)
     if dest.exists():
         raise KnsError(f"{dest} already exists: a published version is never overwritten; pass version=X.Y.Z")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.incoming-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        shutil.copytree(plan.folder, tmp)
+    with replace_dir(dest, overwrite=False) as tmp:
+        shutil.copytree(plan.folder, tmp, dirs_exist_ok=True)
         verify_manifest(tmp)
         if dest.exists():
             raise KnsError(f"{dest} appeared while copying; refusing to overwrite it")
-        os.rename(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dest

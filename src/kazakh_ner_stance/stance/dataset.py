@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import replace_dir
 from ..errors import DataValidationError, KnsError, Problem
 from ..labels import STANCE_LABELS, TARGET_TYPES, iob2_spans, ner_label_names
 
@@ -499,22 +498,13 @@ def add_untargeted_sentences(joint: dict[str, list[dict]], ner_dsd) -> int:
 
 
 def _write_aside(build, out_dir: Path, overwrite: bool) -> None:
-    """`build(tmp_dir)` writes the dataset; then it replaces out_dir in one rename."""
+    """`build(tmp_dir)` writes the dataset; then it replaces out_dir in one rename (the previous
+    out_dir survives a failed build or rename)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise KnsError(f"{out_dir} exists; pass overwrite=true to replace it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with replace_dir(out_dir) as tmp:
         build(tmp)
-        if out_dir.exists():
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _card(

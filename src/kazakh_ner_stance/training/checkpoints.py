@@ -7,17 +7,18 @@ part of the package through `read_training_info` (import-light: no torch).
 Trainer writes `checkpoint-N/` file by file; a run killed mid-save leaves a folder that
 *looks* like a checkpoint. We add a marker file last (written to a temp name, then
 renamed) and only ever resume from folders that carry it. Final models are saved into a
-temporary sibling folder and renamed into place, which is atomic on one filesystem."""
+temporary sibling folder and renamed into place (`atomic.replace_dir`), which is atomic on one
+filesystem."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
+from ..atomic import replace_file
 from ..errors import KnsError
 
 COMPLETE_MARKER = "kns_complete.json"
@@ -40,14 +41,11 @@ def read_training_info(path) -> dict:
 
 
 def write_json_atomic(path: Path, data) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replace_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, ensure_ascii=False, indent=2, sort_keys=True)
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def mark_complete(folder: Path, step: int | None = None) -> None:
@@ -94,30 +92,3 @@ def git_commit(root: Path) -> dict:
         return {"commit": sha, "dirty": bool(dirty)}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
-
-
-def atomic_folder(final: Path):
-    """Context manager: yields a temp folder; on success it replaces `final`."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def _cm():
-        final_path = Path(final)
-        final_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final_path.with_name(f".{final_path.name}.tmp-{os.getpid()}")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        try:
-            yield tmp
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        old = final_path.with_name(f".{final_path.name}.old-{os.getpid()}")
-        if final_path.exists():
-            os.replace(final_path, old)
-        os.replace(tmp, final_path)
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
-
-    return _cm()

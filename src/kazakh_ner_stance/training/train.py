@@ -20,10 +20,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..atomic import replace_dir
 from ..errors import KnsError
 from .checkpoints import (
     TRAINING_INFO,
-    atomic_folder,
     complete_checkpoints,
     git_commit,
     incomplete_checkpoints,
@@ -304,7 +304,7 @@ def run_train(cfg: DictConfig) -> float:
     )
     if trainer.is_world_process_zero():
         best = trainer.state.best_model_checkpoint
-        with atomic_folder(run_dir / "model") as tmp:
+        with replace_dir(run_dir / "model") as tmp:
             trainer.save_model(str(tmp))
             # Trainer pickles its arguments next to the weights; a release folder must hold
             # nothing that needs unpickling (the resolved config is in kns_training.json).

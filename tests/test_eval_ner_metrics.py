@@ -2,7 +2,6 @@
 
 import random
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -194,14 +193,16 @@ def test_vectorised_bootstrap_equals_naive_resampling(hand):
     assert m["micro"]["f1_ci"] == pytest.approx(list(expected), abs=1e-6)
 
 
-def test_bootstrap_speed_1000_resamples_1100_sentences():
+def test_bootstrap_1000_resamples_1100_sentences_gives_every_type_a_ci():
+    # Speed is a benchmark's business (guide: no timings asserted in tests); this checks the
+    # full-size bootstrap gives every type an interval around its point estimate.
     rng = random.Random(0)
     gold, pred = _random_batch(rng, 1100, ["O"] * 4 + [f"{p}-T{i}" for i in range(25) for p in "BI"])
-    t0 = time.perf_counter()
     m = compute_ner_metrics(gold, pred, bootstrap_n=1000, seed=0)
-    elapsed = time.perf_counter() - t0
-    assert len(m["per_type"]) == 25 and all(r["f1_ci"] is not None for r in m["per_type"].values())
-    assert elapsed < 3.0, f"bootstrap took {elapsed:.2f}s"
+    assert len(m["per_type"]) == 25
+    for row in m["per_type"].values():
+        lo, hi = row["f1_ci"]
+        assert lo <= row["f1"] <= hi and hi - lo > 0
 
 
 def test_shape_mismatch_is_reported():

@@ -294,7 +294,7 @@ def test_transformers_pipeline_snippet_works_on_the_release(staged):
 
 
 def test_predictor_snippet_works_on_the_release(staged):
-    predict = pytest.importorskip("kazakh_ner_stance.predict")
+    from kazakh_ner_stance import predict
     from kazakh_ner_stance import Predictor
     from kazakh_ner_stance.publish.common import hub_offline
 

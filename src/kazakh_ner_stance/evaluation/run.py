@@ -276,10 +276,8 @@ def evaluate_ner(cfg: DictConfig, ckpt: Path, info: dict) -> tuple[dict, EvalDat
 
 def _stance_backend():
     """(load_stance_checkpoint, predict_stance_probs) from the stance task; a test seam."""
-    try:
-        from ..tasks.stance import load_stance_checkpoint, predict_stance_probs
-    except ImportError as err:
-        raise KnsError(f"stance inference (kazakh_ner_stance.tasks.stance) is not available: {err}") from err
+    from ..tasks.stance import load_stance_checkpoint, predict_stance_probs
+
     return load_stance_checkpoint, predict_stance_probs
 
 

@@ -238,3 +238,13 @@ def test_evaluate_py_scores_a_joint_checkpoint(joint_overrides, tiny_joint_datas
     assert abs(own["macro_f1"] - metrics["parts"]["stance"]["macro"]["f1"]) < 1e-9
     assert abs(own["ner_f1"] - metrics["parts"]["ner"]["micro"]["f1"]) < 1e-9
     assert abs(own["e2e_macro_f1"] - metrics["parts"]["stance_end_to_end"]["macro"]["f1"]) < 1e-9
+    # publish.py dry run on the same checkpoint: the card shows each head's own metrics.
+    from kazakh_ner_stance.publish import run_publish
+
+    release = tmp_path / "release"
+    run_publish(compose("publish", [
+        f"checkpoint={model_dir}", f"metrics={out / 'metrics.json'}", "repo_id=kns-test/joint-tiny", "dry_run=true",
+        f"paths.artifacts_dir={tmp_path / 'artifacts'}", f"out_dir={release}", "base_model=intfloat/multilingual-e5-small"]))
+    card = (release / "README.md").read_text(encoding="utf-8")
+    assert "### NER (" in card and "### Stance on the gold targets (" in card and "### Stance end to end" in card
+    assert "name: 'stance on the gold targets: macro F1" in card and "micro F1 (strict IOB2 entities)" in card

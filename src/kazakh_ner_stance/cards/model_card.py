@@ -73,40 +73,59 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def eval_results(inp: ModelCardInputs):
-    """The model-index entries (huggingface_hub EvalResult) for the card header."""
-    from huggingface_hub import EvalResult
+PART_TITLES = {"ner": "NER", "stance": "stance on the gold targets",
+               "stance_end_to_end": "stance end to end (targets found by its own NER)"}
 
-    m = inp.metrics
-    task_type = PIPELINE_TAG.get(inp.task, "token-classification")
-    common = dict(
-        task_type=task_type,
-        task_name=TASK_TITLE.get(inp.task, inp.task).capitalize(),
-        dataset_type=inp.datasets[0],
-        dataset_name=inp.dataset_name,
-        dataset_split=str(m.get("split") or "test"),
-    )
-    values: list[tuple[str, str, float | None]] = []
-    if m.get("task", inp.task) == "stance":
-        values = [
+
+def metric_parts(m: dict) -> list[tuple[str | None, dict]]:
+    """(title, metrics) per evaluated head: one untitled part for an NER or stance evaluation,
+    one per part of a joint checkpoint's evaluation (metrics.json's `parts`)."""
+    parts = m.get("parts")
+    if not parts:
+        return [(None, m)]
+    return [(PART_TITLES.get(name, name), part) for name, part in parts.items()]
+
+
+def _headline_values(m: dict) -> list[tuple[str, str, float | None]]:
+    if m.get("task") == "stance":
+        return [
             ("f1", "macro F1 (FAVOR, AGAINST, NONE)", (m.get("macro") or {}).get("f1")),
             ("f1", "F_avg (mean F1 of FAVOR and AGAINST)", (m.get("f_avg") or {}).get("value")),
             ("accuracy", "accuracy", m.get("accuracy")),
         ]
-    else:
-        micro = m.get("micro") or {}
-        values = [
-            ("f1", "micro F1 (strict IOB2 entities)", micro.get("f1")),
-            ("precision", "micro precision (strict IOB2 entities)", micro.get("precision")),
-            ("recall", "micro recall (strict IOB2 entities)", micro.get("recall")),
-            ("f1", "macro F1 over entity types", (m.get("macro") or {}).get("f1")),
-            ("accuracy", "token accuracy", m.get("token_accuracy")),
-        ]
+    micro = m.get("micro") or {}
     return [
-        EvalResult(**common, metric_type=kind, metric_name=name, metric_value=round(float(v), 4))
-        for kind, name, v in values
-        if v is not None
+        ("f1", "micro F1 (strict IOB2 entities)", micro.get("f1")),
+        ("precision", "micro precision (strict IOB2 entities)", micro.get("precision")),
+        ("recall", "micro recall (strict IOB2 entities)", micro.get("recall")),
+        ("f1", "macro F1 over entity types", (m.get("macro") or {}).get("f1")),
+        ("accuracy", "token accuracy", m.get("token_accuracy")),
     ]
+
+
+def eval_results(inp: ModelCardInputs):
+    """The model-index entries (huggingface_hub EvalResult) for the card header: every part's
+    headline metrics (a joint checkpoint's NER and stance each under its own task name)."""
+    from huggingface_hub import EvalResult
+
+    out = []
+    for title, m in metric_parts(inp.metrics):
+        task = str(m.get("task") or inp.task)
+        common = dict(
+            # The card's pipeline tag (the validator requires it); the part names its own task.
+            task_type=PIPELINE_TAG.get(inp.task, "token-classification"),
+            task_name=TASK_TITLE.get(task, task).capitalize(),
+            dataset_type=inp.datasets[0],
+            dataset_name=inp.dataset_name,
+            dataset_split=str(m.get("split") or inp.metrics.get("split") or "test"),
+        )
+        out += [
+            EvalResult(**common, metric_type=kind, metric_name=f"{title}: {name}" if title else name,
+                       metric_value=round(float(v), 4))
+            for kind, name, v in _headline_values(m)
+            if v is not None
+        ]
+    return out
 
 
 def card_header(inp: ModelCardInputs) -> str:
@@ -308,23 +327,8 @@ def _data(inp: ModelCardInputs) -> str:
     return "\n".join(lines)
 
 
-def _results(inp: ModelCardInputs) -> str:
-    m = inp.metrics
-    boot = m.get("bootstrap") or {}
-    conf = boot.get("confidence", 0.95)
-    n_boot = boot.get("n")
-    ci_text = (
-        f"Brackets: {conf:.0%} bootstrap confidence intervals ({n_boot} resamples of sentences, seed "
-        f"{boot.get('seed')})." if n_boot else "No confidence intervals were computed (bootstrap.n=0)."
-    )
-    split = m.get("split")
-    head = [
-        "## Evaluation",
-        "",
-        f"On the `{split}` split of {inp.dataset_name} ({m.get('n_sentences')} "
-        f"{'items' if m.get('task') == 'stance' else 'sentences'}), with `python scripts/evaluate.py`. {ci_text}",
-        "",
-    ]
+def _part_results(m: dict, level: str) -> list[str]:
+    """The metric tables of one evaluated head (NER or stance); `level`: heading marks."""
     if m.get("task") == "stance":
         rows = [
             ["macro F1", _fmt((m.get("macro") or {}).get("f1")), _ci((m.get("macro") or {}).get("f1_ci"))],
@@ -333,31 +337,56 @@ def _results(inp: ModelCardInputs) -> str:
         ]
         per = [[k, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
                 str(v.get("support"))] for k, v in (m.get("per_class") or {}).items()]
-        body = head + [_table(["metric", "value", "CI"], rows), "", "### Per class", "",
-                       _table(["class", "precision", "recall", "F1", "F1 CI", "support"], per)]
-    else:
-        micro, macro = m.get("micro") or {}, m.get("macro") or {}
-        rows = [
-            ["micro F1 (strict IOB2 entities)", _fmt(micro.get("f1")), _ci(micro.get("f1_ci"))],
-            ["micro precision", _fmt(micro.get("precision")), "–"],
-            ["micro recall", _fmt(micro.get("recall")), "–"],
-            ["macro F1 over types", _fmt(macro.get("f1")), _ci(macro.get("f1_ci"))],
-            ["token accuracy", _fmt(m.get("token_accuracy")), "–"],
-        ]
-        per_type = m.get("per_type") or {}
-        per = [[t, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
-                str(v.get("support"))]
-               for t, v in sorted(per_type.items(), key=lambda kv: (-int(kv[1].get("support") or 0), kv[0]))]
-        body = head + [
-            _table(["metric", "value", "CI"], rows),
-            "",
-            "### Per entity type",
-            "",
-            "An entity counts as correct only when its type, first and last word all match (strict IOB2, "
-            "`seqeval` mode=strict). Types with small support have wide intervals.",
-            "",
-            _table(["type", "precision", "recall", "F1", "F1 CI", "support"], per) if per else "(no entities)",
-        ]
+        return [_table(["metric", "value", "CI"], rows), "", f"{level} Per class", "",
+                _table(["class", "precision", "recall", "F1", "F1 CI", "support"], per)]
+    micro, macro = m.get("micro") or {}, m.get("macro") or {}
+    rows = [
+        ["micro F1 (strict IOB2 entities)", _fmt(micro.get("f1")), _ci(micro.get("f1_ci"))],
+        ["micro precision", _fmt(micro.get("precision")), "–"],
+        ["micro recall", _fmt(micro.get("recall")), "–"],
+        ["macro F1 over types", _fmt(macro.get("f1")), _ci(macro.get("f1_ci"))],
+        ["token accuracy", _fmt(m.get("token_accuracy")), "–"],
+    ]
+    per_type = m.get("per_type") or {}
+    per = [[t, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
+            str(v.get("support"))]
+           for t, v in sorted(per_type.items(), key=lambda kv: (-int(kv[1].get("support") or 0), kv[0]))]
+    return [
+        _table(["metric", "value", "CI"], rows),
+        "",
+        f"{level} Per entity type",
+        "",
+        "An entity counts as correct only when its type, first and last word all match (strict IOB2, "
+        "`seqeval` mode=strict). Types with small support have wide intervals.",
+        "",
+        _table(["type", "precision", "recall", "F1", "F1 CI", "support"], per) if per else "(no entities)",
+    ]
+
+
+def _results(inp: ModelCardInputs) -> str:
+    top = inp.metrics
+    parts = metric_parts(top)
+    first = parts[0][1]
+    boot = first.get("bootstrap") or {}
+    conf = boot.get("confidence", 0.95)
+    n_boot = boot.get("n")
+    ci_text = (
+        f"Brackets: {conf:.0%} bootstrap confidence intervals ({n_boot} resamples of sentences or items, seed "
+        f"{boot.get('seed')})." if n_boot else "No confidence intervals were computed (bootstrap.n=0)."
+    )
+    split = top.get("split") or first.get("split")
+    body = ["## Evaluation", ""]
+    for title, m in parts:
+        what = f"{m.get('n_sentences')} {'items' if m.get('task') == 'stance' else 'sentences'}"
+        if title is None:
+            body += [f"On the `{split}` split of {inp.dataset_name} ({what}), with `python scripts/evaluate.py`. "
+                     f"{ci_text}", ""]
+            body += _part_results(m, "###")
+        else:
+            if m is first:
+                body += [f"On the `{split}` split of {inp.dataset_name}, with `python scripts/evaluate.py`; one "
+                         f"table per head. {ci_text}", ""]
+            body += [f"### {title[0].upper() + title[1:]} ({what})", ""] + _part_results(m, "####") + [""]
     body += ["", "The full evaluation (error analysis, confusions) is in `metrics.json`."]
     if inp.verification:
         v = inp.verification

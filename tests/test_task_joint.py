@@ -248,3 +248,23 @@ def test_evaluate_py_scores_a_joint_checkpoint(joint_overrides, tiny_joint_datas
     card = (release / "README.md").read_text(encoding="utf-8")
     assert "### NER (" in card and "### Stance on the gold targets (" in card and "### Stance end to end" in card
     assert "name: 'stance on the gold targets: macro F1" in card and "micro F1 (strict IOB2 entities)" in card
+    # The joint release is re-scored on reload (NER tags and stance on the gold targets), and
+    # equals metrics.json's parts on the whole split; changed weights are refused.
+    verification = json.loads((release / "verification.json").read_text())
+    assert verification["check"] == "sample re-scoring" and verification["task"] == "joint"
+    assert verification["metrics_json_check"].startswith("whole `test` split re-scored")
+    assert verification["expected"]["stance"]["n_items"] == n_targets
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from kazakh_ner_stance.publish import ReleaseVerificationError
+    from kazakh_ner_stance.publish.model import verify_model_sample
+
+    assert "predictions identical" in verify_model_sample(release)
+    tensors = load_file(str(release / "model.safetensors"))
+    key = max(k for k in tensors if k.startswith("stance_head") and k.endswith("weight"))  # its last layer
+    tensors[key] = tensors[key] * 3 + torch.randn_like(tensors[key])
+    save_file(tensors, str(release / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ReleaseVerificationError, match="does not reproduce the source checkpoint"):
+        verify_model_sample(release)

@@ -290,6 +290,8 @@ def build_verification(ckpt: Path, task: str, metrics: dict, metrics_path: Path,
     base = {"format": FORMAT_VERSION, "task": task}
     if task == "stance":
         return {**base, **build_stance_verification(ckpt, metrics, info, vcfg)}
+    if task == "joint":
+        return {**base, **build_joint_verification(ckpt, metrics, info, vcfg)}
     if task != "ner":
         reason = (f"re-scoring {task} checkpoints is not wired into releases yet; this release is checked by its "
                   "manifest (every file's SHA-256) only")
@@ -408,6 +410,84 @@ def build_stance_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> di
     }
 
 
+# --------------------------------------------------------------------------- joint
+
+
+def joint_predict(folder: Path, tokens: list[list[str]], spans: list[list[list[int]]], batch_size: int):
+    """A joint checkpoint's NER tags (+ scores) and its stance on the given gold spans (+ top
+    probabilities), labels in the project's order."""
+    from ..labels import STANCE_LABELS
+    from ..tasks.joint import load_joint_checkpoint, predict_joint, predict_span_probs
+
+    model, tokenizer, info = load_joint_checkpoint(folder)
+    pred = predict_joint(model, tokenizer, tokens, batch_size=int(batch_size), stance_types=info["stance_types"])
+    probs = predict_span_probs(model, tokenizer, tokens, [[(int(a), int(b)) for a, b in sp] for sp in spans],
+                               batch_size=int(batch_size))
+    order = [info["stance_labels"].index(lab) for lab in STANCE_LABELS]
+    stance = [[STANCE_LABELS[int(row[order].argmax())] for row in pr] for pr in probs]
+    stance_conf = [[float(row.max()) for row in pr] for pr in probs]
+    return [p["tags"] for p in pred], [p["scores"] for p in pred], stance, stance_conf
+
+
+def joint_sample_scores(gold_tags, tags, conf, gold_stance, stance, stance_conf) -> dict:
+    flat = [(g, q, c) for gs, qs, cs in zip(gold_stance, stance, stance_conf) for g, q, c in zip(gs, qs, cs)]
+    return {"ner": ner_scores(gold_tags, tags, conf),
+            "stance": stance_sample_scores([g for g, _, _ in flat], [q for _, q, _ in flat], [c for _, _, c in flat])}
+
+
+def build_joint_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dict:
+    """A seeded sample of the joint split the evaluation used: NER tags and stance on the gold
+    targets, scored; with the whole split, both must equal metrics.json's parts."""
+    import datasets
+
+    from ..labels import STANCE_LABELS
+
+    ev = metrics.get("eval_data") or {}
+    source = vcfg.get("verify_data") or ev.get("path") or info.get("data_dir")
+    split = str(ev.get("split") or metrics.get("split") or "test")
+    if not source or not (Path(str(source)) / "dataset_dict.json").is_file():
+        raise KnsError(f"cannot find the built joint dataset to verify with ({source}); pass verify_data=DIR")
+    dd = datasets.load_from_disk(str(source))
+    if split not in dd:
+        raise KnsError(f"built dataset {source} has no split {split!r}")
+    ds = dd[split]
+    names = ds.features["ner_tags"].feature.names
+    ids_all = ds["sent_id"] if "sent_id" in ds.column_names else [str(i) for i in range(len(ds))]
+    idx = sample_indices(len(ds), vcfg.get("sample_size"), int(vcfg.get("seed", 0)))
+    rows = ds.select(idx)
+    tokens = [list(t) for t in rows["tokens"]]
+    gold_tags = [[names[i] for i in r] for r in rows["ner_tags"]]
+    spans = [[[int(x["start"]), int(x["end"])] for x in ts] for ts in rows["targets"]]
+    gold_stance = [[STANCE_LABELS[int(x["label"])] for x in ts] for ts in rows["targets"]]
+    bs = int(vcfg.get("batch_size") or 32)
+    tags, conf, stance, stance_conf = joint_predict(ckpt, tokens, spans, bs)
+    scores = joint_sample_scores(gold_tags, tags, conf, gold_stance, stance, stance_conf)
+    whole = len(idx) == len(ds)
+    compared = "sample only (the whole split was not re-scored)"
+    parts = metrics.get("parts") or {}
+    if whole and parts:
+        want = {"ner.micro_f1": ((parts.get("ner") or {}).get("micro") or {}).get("f1"),
+                "stance.macro_f1": ((parts.get("stance") or {}).get("macro") or {}).get("f1")}
+        got = {"ner.micro_f1": scores["ner"]["micro"]["f1"], "stance.macro_f1": scores["stance"]["macro_f1"]}
+        diffs = compare_scores(want, got, max(float(vcfg.get("tolerance") or 1e-6), 1e-9))
+        if diffs:
+            raise ReleaseVerificationError(
+                f"metrics.json does not describe this checkpoint: re-scoring the whole `{split}` split gives "
+                "different numbers:\n- " + "\n- ".join(diffs))
+        compared = f"whole `{split}` split re-scored: NER and stance equal to metrics.json"
+    return {
+        "check": "sample re-scoring",
+        "split": split,
+        "data": {"kind": "built", "n_sentences": len(ds)},
+        "sample": {"seed": int(vcfg.get("seed", 0)), "whole_split": whole, "sent_ids": [str(ids_all[i]) for i in idx],
+                   "tokens": tokens, "gold": gold_tags, "spans": spans, "gold_stance": gold_stance},
+        "predict": {"batch_size": bs},
+        "tolerance": float(vcfg.get("tolerance") or 1e-6),
+        "expected": scores,
+        "metrics_json_check": compared,
+    }
+
+
 def verify_model_sample(folder: Path) -> str:
     """Reload the release with the Hub switched off and re-score verification.json's sample."""
     v = read_json(Path(folder) / VERIFICATION, "verification file")
@@ -417,9 +497,12 @@ def verify_model_sample(folder: Path) -> str:
     stance = v.get("task") == "stance"
     if stance and _stance_backend() is None:
         return "sample check skipped: stance inference (kazakh_ner_stance.tasks.stance) is not available"
+    joint = v.get("task") == "joint"
     with hub_offline():
         try:
-            if stance:
+            if joint:
+                tags, conf, st, st_conf = joint_predict(Path(folder), s["tokens"], s["spans"], v["predict"]["batch_size"])
+            elif stance:
                 pred, conf = stance_predict(Path(folder), s["items"], v["predict"]["batch_size"])
             else:
                 pred, conf = ner_predict(Path(folder), s["tokens"], v["predict"]["batch_size"],
@@ -428,7 +511,10 @@ def verify_model_sample(folder: Path) -> str:
             raise
         except Exception as err:  # a corrupt weight file, a broken config: refuse, clearly
             raise ReleaseVerificationError(f"the release in {folder} does not reload: {err}") from None
-    got = stance_sample_scores(s["gold"], pred, conf) if stance else ner_scores(s["gold"], pred, conf)
+    if joint:
+        got = joint_sample_scores(s["gold"], tags, conf, s["gold_stance"], st, st_conf)
+    else:
+        got = stance_sample_scores(s["gold"], pred, conf) if stance else ner_scores(s["gold"], pred, conf)
     diffs = compare_scores(v["expected"], got, float(v.get("tolerance") or 1e-6))
     n = len(s["gold"])
     if diffs:
@@ -437,7 +523,10 @@ def verify_model_sample(folder: Path) -> str:
             f"{'items' if stance else 'sentences'} (were the weights changed?); refusing to publish:\n- "
             + "\n- ".join(diffs[:20])
         )
-    headline = f"macro F1 {got['macro_f1']:.4f}" if stance else f"micro F1 {got['micro']['f1']:.4f}"
+    if joint:
+        headline = f"NER micro F1 {got['ner']['micro']['f1']:.4f}, stance macro F1 {got['stance']['macro_f1']:.4f}"
+    else:
+        headline = f"macro F1 {got['macro_f1']:.4f}" if stance else f"micro F1 {got['micro']['f1']:.4f}"
     return (f"reloaded offline; {n} {'items' if stance else 'sentences'} of `{v['split']}` re-scored: {headline}, "
             "predictions identical to the source checkpoint's")
 

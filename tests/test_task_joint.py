@@ -238,6 +238,12 @@ def test_evaluate_py_scores_a_joint_checkpoint(joint_overrides, tiny_joint_datas
     assert abs(own["macro_f1"] - metrics["parts"]["stance"]["macro"]["f1"]) < 1e-9
     assert abs(own["ner_f1"] - metrics["parts"]["ner"]["micro"]["f1"]) < 1e-9
     assert abs(own["e2e_macro_f1"] - metrics["parts"]["stance_end_to_end"]["macro"]["f1"]) < 1e-9
+    # compare.py ranks each head among its own kind (and lists the parts once).
+    from kazakh_ner_stance.evaluation.compare import run_compare
+
+    board = run_compare(compose("compare", [f"runs=[{out},{tmp_path / 'eval'}]", f"out_dir={tmp_path / 'cmp'}"]))
+    assert [r["name"] for r in board["ner"]["rows"]] == ["eval [ner]"]
+    assert sorted(r["name"] for r in board["stance"]["rows"]) == ["eval [stance]", "eval [stance_end_to_end]"]
     # publish.py dry run on the same checkpoint: the card shows each head's own metrics.
     from kazakh_ner_stance.publish import run_publish
 

@@ -235,13 +235,35 @@ def leaderboard_blocks(board: dict, plot: Path | None) -> list:
     return blocks
 
 
+def expand_parts(runs: list[dict], names: list[str], paths: list[Path]) -> tuple[list[dict], list[str]]:
+    """A joint checkpoint's evaluation (metrics.json with `parts`) becomes one run per part,
+    named `<run> [<part>]`, so its NER ranks among NER runs and its stance among stance runs;
+    the parts' own metrics.json files under it are then not listed twice."""
+    joint_dirs = {Path(p).resolve().parent for p, m in zip(paths, runs) if m.get("parts")}
+    out_runs, out_names = [], []
+    for p, m, n in zip(paths, runs, names):
+        if not m.get("parts"):
+            if Path(p).resolve().parent.parent in joint_dirs:
+                continue
+            out_runs.append(m)
+            out_names.append(n)
+            continue
+        for part, pm in m["parts"].items():
+            pm = dict(pm)
+            pm["_path"] = f"{m['_path']}#{part}"
+            for key in ("model", "data_fingerprint", "train_time_s", "checkpoint"):
+                pm.setdefault(key, m.get(key))
+            out_runs.append(pm)
+            out_names.append(f"{n} [{part}]")
+    return out_runs, out_names
+
+
 def run_compare(cfg: DictConfig) -> dict:
     runs_cfg = cfg.get("runs")
     if isinstance(runs_cfg, ListConfig):
         runs_cfg = [str(x) for x in runs_cfg]
     paths = find_metrics(runs_cfg)
-    runs = [load_run(p) for p in paths]
-    names = run_names(paths)
+    runs, names = expand_parts([load_run(p) for p in paths], run_names(paths), paths)
     board = build_leaderboard(runs, names)
     out_dir = Path(str(cfg.get("out_dir") or "compare"))
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)

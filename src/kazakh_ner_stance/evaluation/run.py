@@ -368,7 +368,7 @@ def evaluate_joint(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
         raise KnsError("data.test_file is for NER (IOB2); evaluate a joint model on a built joint dataset "
                        "(data=kaznerd_joint split=test)")
     from ..data.build import dataset_fingerprint, load_built_dataset
-    from ..tasks.joint import load_joint_checkpoint, predict_joint, predict_span_probs
+    from ..tasks.joint import gold_target_stance, load_joint_checkpoint, predict_joint
 
     dataset_dir = _task_dataset_dir(cfg, ckpt, "joint", "data=kaznerd_joint")
     dd = load_built_dataset(dataset_dir)
@@ -399,19 +399,7 @@ def evaluate_joint(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
                                    top_k=int(errs.get("top_confusions", 5))))
     check_against_module(ner, gold_tags, pred_tags)
 
-    spans = [[(int(x["start"]), int(x["end"])) for x in ts] for ts in ds["targets"]]
-    probs = predict_span_probs(model, tokenizer, tokens, spans, batch_size=batch)
-    order = [jinfo["stance_labels"].index(lab) for lab in STANCE_LABELS]
-    gold, predicted, plist, types, e2e = [], [], [], [], []
-    for ts, pr, pj in zip(ds["targets"], probs, pred):
-        found = {(t["start"], t["end"]): t["label"] for t in pj["targets"]}
-        for x, row in zip(ts, pr):
-            row = row[order]
-            gold.append(STANCE_LABELS[int(x["label"])])
-            predicted.append(STANCE_LABELS[int(row.argmax())])
-            plist.append(row.tolist())
-            types.append(x["type"])
-            e2e.append(found.get((int(x["start"]), int(x["end"])), "NONE"))
+    gold, predicted, plist, types, e2e = gold_target_stance(model, tokenizer, tokens, ds["targets"], pred, batch)
     if not gold:
         raise KnsError(f"joint dataset {dataset_dir} [{split}] holds no stance target to score")
     stance = {"task": "stance", "split": split, "eval_data": ev,

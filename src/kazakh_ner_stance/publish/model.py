@@ -357,23 +357,29 @@ def stance_sample_scores(gold: list[str], pred: list[str], conf: list[float]) ->
     }
 
 
-def build_stance_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dict:
+def verification_split(metrics: dict, info: dict, vcfg, kind: str):
+    """(source folder, split name, split) of the built dataset a release is verified on: the
+    one its metrics.json was computed on, unless verify_data names another."""
     import datasets
 
+    ev = metrics.get("eval_data") or {}
+    source = vcfg.get("verify_data") or ev.get("path") or info.get("data_dir")
+    split = str(ev.get("split") or metrics.get("split") or "test")
+    if not source or not (Path(str(source)) / "dataset_dict.json").is_file():
+        raise KnsError(f"cannot find the built {kind} dataset to verify with ({source}); pass verify_data=DIR")
+    dd = datasets.load_from_disk(str(source))
+    if split not in dd:
+        raise KnsError(f"built dataset {source} has no split {split!r}")
+    return source, split, dd[split]
+
+
+def build_stance_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dict:
     if _stance_backend() is None:
         reason = ("stance inference (kazakh_ner_stance.tasks.stance) is not available; this release is checked by "
                   "its manifest (every file's SHA-256) only")
         log.warning("no sample re-scoring: %s", reason)
         return {"check": "manifest only", "reason": reason}
-    ev = metrics.get("eval_data") or {}
-    source = vcfg.get("verify_data") or ev.get("path") or info.get("data_dir")
-    split = str(ev.get("split") or metrics.get("split") or "test")
-    if not source or not (Path(str(source)) / "dataset_dict.json").is_file():
-        raise KnsError(f"cannot find the built stance dataset to verify with ({source}); pass verify_data=DIR")
-    dd = datasets.load_from_disk(str(source))
-    if split not in dd:
-        raise KnsError(f"built dataset {source} has no split {split!r}")
-    ds = dd[split]
+    source, split, ds = verification_split(metrics, info, vcfg, "stance")
     feat = ds.features.get("label")
     names = getattr(feat, "names", None)
     gold_all = [names[x] if names else str(x) for x in ds["label"]]
@@ -438,19 +444,9 @@ def joint_sample_scores(gold_tags, tags, conf, gold_stance, stance, stance_conf)
 def build_joint_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dict:
     """A seeded sample of the joint split the evaluation used: NER tags and stance on the gold
     targets, scored; with the whole split, both must equal metrics.json's parts."""
-    import datasets
-
     from ..labels import STANCE_LABELS
 
-    ev = metrics.get("eval_data") or {}
-    source = vcfg.get("verify_data") or ev.get("path") or info.get("data_dir")
-    split = str(ev.get("split") or metrics.get("split") or "test")
-    if not source or not (Path(str(source)) / "dataset_dict.json").is_file():
-        raise KnsError(f"cannot find the built joint dataset to verify with ({source}); pass verify_data=DIR")
-    dd = datasets.load_from_disk(str(source))
-    if split not in dd:
-        raise KnsError(f"built dataset {source} has no split {split!r}")
-    ds = dd[split]
+    source, split, ds = verification_split(metrics, info, vcfg, "joint")
     names = ds.features["ner_tags"].feature.names
     ids_all = ds["sent_id"] if "sent_id" in ds.column_names else [str(i) for i in range(len(ds))]
     idx = sample_indices(len(ds), vcfg.get("sample_size"), int(vcfg.get("seed", 0)))

@@ -351,6 +351,28 @@ def predict_joint(model, tokenizer, tokens_list, batch_size: int = 32, stance_ty
     return out
 
 
+def gold_target_stance(model, tokenizer, tokens, targets, pred, batch_size: int = 32,
+                       max_length: int | None = None, overlap: int | None = None):
+    """Stance on the gold targets of each sentence (`targets`: the joint dataset's column) and
+    end to end, where a gold target gets the stance `pred` (predict_joint's output) gave the
+    entity its NER found with exactly that span, NONE when it found none. Returns (gold,
+    predicted, probabilities in STANCE_LABELS order, target types, end-to-end predicted)."""
+    spans = [[(int(x["start"]), int(x["end"])) for x in ts] for ts in targets]
+    probs = predict_span_probs(model, tokenizer, tokens, spans, batch_size, max_length, overlap)
+    order = [list(model.config.stance_labels).index(lab) for lab in STANCE_LABELS]
+    gold, predicted, plist, types, e2e = [], [], [], [], []
+    for ts, pr, pj in zip(targets, probs, pred):
+        found = {(t["start"], t["end"]): t["label"] for t in pj["targets"]}
+        for x, row in zip(ts, pr):
+            row = row[order]
+            gold.append(STANCE_LABELS[int(x["label"])])
+            predicted.append(STANCE_LABELS[int(row.argmax())])
+            plist.append(row.tolist())
+            types.append(x["type"])
+            e2e.append(found.get((int(x["start"]), int(x["end"])), "NONE"))
+    return gold, predicted, plist, types, e2e
+
+
 def load_joint_checkpoint(path, device: str | None = None, cpu_linear: str = "torch"):
     """(model, tokenizer, info) from a joint checkpoint folder (safetensors only); info holds
     ner_id2label, stance_labels, stance_types, max_length, window_overlap and kns_training.json."""
@@ -457,21 +479,8 @@ class JointTask:
                              max_length=self.max_length, overlap=self.overlap)
         ner = entity_scores(gold_tags, [p["tags"] for p in pred])
         # Stance on the gold target spans (comparable with task=stance)
-        spans = [[(int(x["start"]), int(x["end"])) for x in ts] for ts in targets]
-        probs = predict_span_probs(model, self.tokenizer, tokens, spans, batch_size, self.max_length, self.overlap)
-        order = [list(model.config.stance_labels).index(lab) for lab in STANCE_LABELS]
-        gold, predicted, plist, types = [], [], [], []
-        e2e_pred = []
-        for ts, pr, pj in zip(targets, probs, pred):
-            found = {(t["start"], t["end"]): t["label"] for t in pj["targets"]}
-            for x, p in zip(ts, pr):
-                p = p[order]
-                gold.append(STANCE_LABELS[int(x["label"])])
-                predicted.append(STANCE_LABELS[int(p.argmax())])
-                plist.append(p.tolist())
-                types.append(x["type"])
-                # end to end: a gold target the NER did not find exactly gets NONE
-                e2e_pred.append(found.get((int(x["start"]), int(x["end"])), "NONE"))
+        gold, predicted, plist, types, e2e_pred = gold_target_stance(model, self.tokenizer, tokens, targets, pred,
+                                                                     batch_size, self.max_length, self.overlap)
         out = stance_scores(gold, predicted, plist if plist else None, types, self.bootstrap_n, int(self.cfg.seed))
         e2e = stance_scores(gold, e2e_pred, None, None, 0, int(self.cfg.seed)) if gold else {}
         out["ner_f1"] = ner["f1"]

@@ -573,19 +573,18 @@ def _require_built(dataset_dir: str | Path) -> Path:
     return path
 
 
-def load_built_dataset(dataset_dir: str | Path, splits: tuple[str, ...] = SPLITS):
-    """The built DatasetDict (splits train, validation, test; a training-only dataset such as the
-    silver layer passes splits=("train",)), or KnsError with the build command."""
+def load_built_dataset(dataset_dir: str | Path):
+    """The built DatasetDict (splits train, validation, test), or KnsError with the build command."""
     import datasets
 
     path = _require_built(dataset_dir)
     dataset = datasets.load_from_disk(str(path))
-    if not isinstance(dataset, datasets.DatasetDict) or set(dataset) != set(splits):
-        raise KnsError(f"{path} is not a built dataset with splits {tuple(splits)}; rebuild it with {BUILD_COMMAND}")
+    if not isinstance(dataset, datasets.DatasetDict) or set(dataset) != set(SPLITS):
+        raise KnsError(f"{path} is not a built dataset with splits {SPLITS}; rebuild it with {BUILD_COMMAND}")
     missing = {"sent_id", "tokens"} - set(dataset["train"].column_names)
     if missing:
         raise KnsError(f"{path} lacks columns {sorted(missing)}; rebuild it with {BUILD_COMMAND}")
-    return datasets.DatasetDict({s: dataset[s] for s in splits})
+    return datasets.DatasetDict({s: dataset[s] for s in SPLITS})
 
 
 def dataset_fingerprint(dataset_dir: str | Path) -> str:

@@ -373,6 +373,17 @@ def verification_split(metrics: dict, info: dict, vcfg, kind: str):
     return source, split, dd[split]
 
 
+def require_whole_split_match(want: dict, got: dict, vcfg, split: str) -> None:
+    """Re-scoring the whole split must give metrics.json's numbers, else the metrics describe
+    another checkpoint (ReleaseVerificationError listing the differences)."""
+    diffs = compare_scores(want, got, max(float(vcfg.get("tolerance") or 1e-6), 1e-9))
+    if diffs:
+        raise ReleaseVerificationError(
+            f"metrics.json does not describe this checkpoint: re-scoring the whole `{split}` split gives "
+            "different numbers:\n- " + "\n- ".join(diffs)
+        )
+
+
 def build_stance_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dict:
     if _stance_backend() is None:
         reason = ("stance inference (kazakh_ner_stance.tasks.stance) is not available; this release is checked by "
@@ -396,12 +407,7 @@ def build_stance_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> di
     if whole:
         want = {"macro_f1": (metrics.get("macro") or {}).get("f1"), "f_avg": (metrics.get("f_avg") or {}).get("value"),
                 "accuracy": metrics.get("accuracy")}
-        diffs = compare_scores(want, {k: scores[k] for k in want}, max(float(vcfg.get("tolerance") or 1e-6), 1e-9))
-        if diffs:
-            raise ReleaseVerificationError(
-                f"metrics.json does not describe this checkpoint: re-scoring the whole `{split}` split gives "
-                "different numbers:\n- " + "\n- ".join(diffs)
-            )
+        require_whole_split_match(want, {k: scores[k] for k in want}, vcfg, split)
         compared = f"whole `{split}` split re-scored: equal to metrics.json"
     return {
         "check": "sample re-scoring",
@@ -465,11 +471,7 @@ def build_joint_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dic
         want = {"ner.micro_f1": ((parts.get("ner") or {}).get("micro") or {}).get("f1"),
                 "stance.macro_f1": ((parts.get("stance") or {}).get("macro") or {}).get("f1")}
         got = {"ner.micro_f1": scores["ner"]["micro"]["f1"], "stance.macro_f1": scores["stance"]["macro_f1"]}
-        diffs = compare_scores(want, got, max(float(vcfg.get("tolerance") or 1e-6), 1e-9))
-        if diffs:
-            raise ReleaseVerificationError(
-                f"metrics.json does not describe this checkpoint: re-scoring the whole `{split}` split gives "
-                "different numbers:\n- " + "\n- ".join(diffs))
+        require_whole_split_match(want, got, vcfg, split)
         compared = f"whole `{split}` split re-scored: NER and stance equal to metrics.json"
     return {
         "check": "sample re-scoring",

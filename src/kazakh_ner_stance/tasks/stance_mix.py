@@ -59,7 +59,7 @@ def load_extra_train(extra_cfg):
 
 
 def _load_one_extra(folder, extra_cfg):
-    from ..data.build import SPLITS, load_built_dataset
+    import datasets
 
     folder = Path(str(folder))
     if not (folder / "dataset_dict.json").is_file():
@@ -67,11 +67,11 @@ def _load_one_extra(folder, extra_cfg):
             f"task.extra_train.dir={folder} holds no built dataset; build it first "
             "(python scripts/build_dataset.py data=rusentne)"
         )
-    import datasets
-
-    # Any split layout: RuSentNE has train/validation/test, the silver layer train only.
-    on_disk = datasets.load_from_disk(str(folder))
-    dsd = load_built_dataset(folder, tuple(on_disk) if isinstance(on_disk, datasets.DatasetDict) else SPLITS)
+    # Any split layout: RuSentNE has train/validation/test, the silver layer train only; the
+    # columns this loader needs are checked below.
+    dsd = datasets.load_from_disk(str(folder))
+    if not isinstance(dsd, datasets.DatasetDict):
+        raise KnsError(f"task.extra_train.dir={folder} is not a built dataset with splits; rebuild it")
     name = str(extra_cfg.get("split", "train"))
     if name not in dsd:
         raise KnsError(f"{folder} has no {name!r} split (it has {sorted(dsd)})")

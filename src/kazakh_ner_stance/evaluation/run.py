@@ -125,28 +125,35 @@ def load_eval_data(cfg: DictConfig) -> EvalData:
             meta={"kind": "file", "path": str(path.resolve()), "split": None, "fingerprint": "sha256:" + sha256_file(path),
                   "name": path.stem, "read_stats": _jsonable(stats)},
         )
-    from ..data.build import dataset_fingerprint, load_built_dataset
-
     dataset_dir = Path(str(OmegaConf.select(cfg, "dataset_dir", default=None) or cfg.data.dataset_dir))
     if not dataset_dir.exists():
         raise KnsError(
             f"built dataset {dataset_dir} does not exist: run scripts/build_dataset.py first, "
             "or evaluate a file with data.test_file=PATH"
         )
-    split = str(cfg.split)
+    return built_eval_split(dataset_dir, str(cfg.split))[0]
+
+
+def built_eval_split(dataset_dir: Path, split: str):
+    """(EvalData, the split itself) of a built dataset with NER tags (NER or joint)."""
+    from ..data.build import dataset_fingerprint, load_built_dataset
+
     dd = load_built_dataset(dataset_dir)
     if split not in dd:
         raise KnsError(f"built dataset {dataset_dir} has no split {split!r} (has: {', '.join(dd.keys())})")
     ds = dd[split]
+    if "ner_tags" not in ds.column_names:
+        raise KnsError(f"built dataset {dataset_dir} has no NER tags (column 'ner_tags'): not an NER or joint dataset")
     names = ds.features["ner_tags"].feature.names
     ids = ds["sent_id"] if "sent_id" in ds.column_names else [str(i) for i in range(len(ds))]
-    return EvalData(
+    data = EvalData(
         tokens=[list(t) for t in ds["tokens"]],
         tags=[[names[i] for i in row] for row in ds["ner_tags"]],
         sent_ids=[str(i) for i in ids],
         meta={"kind": "built", "path": str(dataset_dir.resolve()), "split": split,
               "fingerprint": dataset_fingerprint(dataset_dir), "name": split},
     )
+    return data, ds
 
 
 def _jsonable(x):
@@ -240,6 +247,22 @@ def _out_dir(cfg, ckpt: Path, name: str) -> Path:
     return Path(str(out)).expanduser()
 
 
+def score_ner(cfg: DictConfig, data: EvalData, pred: list[list[str]]) -> dict:
+    """Strict IOB2 entity metrics with bootstrap CIs and the error analysis, checked against
+    the offline seqeval module (NER checkpoints and a joint checkpoint's NER head)."""
+    n, seed, conf = _bootstrap(cfg)
+    errs = cfg.get("errors") or {}
+    metrics = {"task": "ner", "split": data.meta["name"]}
+    metrics.update(
+        compute_ner_metrics(
+            data.tags, pred, bootstrap_n=n, seed=seed, confidence=conf, tokens=data.tokens, sent_ids=data.sent_ids,
+            n_examples=int(errs.get("examples", 3)), top_k=int(errs.get("top_confusions", 5)),
+        )
+    )
+    check_against_module(metrics, data.tags, pred)
+    return metrics
+
+
 def evaluate_ner(cfg: DictConfig, ckpt: Path, info: dict) -> tuple[dict, EvalData, list[list[str]]]:
     data = load_eval_data(cfg)
     load_ner_checkpoint, predict_word_tags = _ner_backend()
@@ -256,16 +279,7 @@ def evaluate_ner(cfg: DictConfig, ckpt: Path, info: dict) -> tuple[dict, EvalDat
     if len(pred) != len(data.tokens) or any(len(p) != len(t) for p, t in zip(pred, data.tokens)):
         raise RuntimeError("internal: predict_word_tags did not return one tag per gold word")
 
-    n, seed, conf = _bootstrap(cfg)
-    errs = cfg.get("errors") or {}
-    metrics = {"task": "ner", "split": data.meta["name"]}
-    metrics.update(
-        compute_ner_metrics(
-            data.tags, pred, bootstrap_n=n, seed=seed, confidence=conf, tokens=data.tokens, sent_ids=data.sent_ids,
-            n_examples=int(errs.get("examples", 3)), top_k=int(errs.get("top_confusions", 5)),
-        )
-    )
-    check_against_module(metrics, data.tags, pred)
+    metrics = score_ner(cfg, data, pred)
     model_types = set(entity_types_of((id2label or {}).values()))
     gold_types = {t for t in metrics["per_type"] if metrics["per_type"][t]["support"] > 0}
     unknown = sorted(gold_types - model_types) if model_types else []
@@ -299,10 +313,6 @@ def _task_dataset_dir(cfg: DictConfig, ckpt: Path, task: str, data_option: str) 
     )
 
 
-def _stance_dataset_dir(cfg: DictConfig, ckpt: Path) -> Path:
-    return _task_dataset_dir(cfg, ckpt, "stance", "data=kaznerd_stance")
-
-
 def evaluate_stance(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
     """Stance checkpoints on a built stance split (columns tokens, start, end, label,
     target_type); inference is the stance task's ``predict_stance_probs``."""
@@ -311,7 +321,7 @@ def evaluate_stance(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
                        "(data=kaznerd_stance split=test)")
     import datasets
 
-    dataset_dir = _stance_dataset_dir(cfg, ckpt)
+    dataset_dir = _task_dataset_dir(cfg, ckpt, "stance", "data=kaznerd_stance")
     if not (dataset_dir / "dataset_dict.json").is_file():
         raise KnsError(f"no built stance dataset at {dataset_dir}: run scripts/build_dataset.py data=kaznerd_stance")
     split = str(cfg.split)
@@ -367,39 +377,22 @@ def evaluate_joint(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
     if OmegaConf.select(cfg, "data.test_file", default=None):
         raise KnsError("data.test_file is for NER (IOB2); evaluate a joint model on a built joint dataset "
                        "(data=kaznerd_joint split=test)")
-    from ..data.build import dataset_fingerprint, load_built_dataset
     from ..tasks.joint import gold_target_stance, load_joint_checkpoint, predict_joint
 
     dataset_dir = _task_dataset_dir(cfg, ckpt, "joint", "data=kaznerd_joint")
-    dd = load_built_dataset(dataset_dir)
     split = str(cfg.split)
-    if split not in dd:
-        raise KnsError(f"joint dataset {dataset_dir} has no split {split!r} (has: {', '.join(dd.keys())})")
-    ds = dd[split]
-    missing = {"tokens", "ner_tags", "targets"} - set(ds.column_names)
-    if missing:
-        raise KnsError(f"joint dataset {dataset_dir} lacks columns {sorted(missing)}: build it with "
+    data, ds = built_eval_split(dataset_dir, split)
+    if "targets" not in ds.column_names:
+        raise KnsError(f"joint dataset {dataset_dir} lacks the column 'targets': build it with "
                        "scripts/build_dataset.py data=kaznerd_joint")
     model, tokenizer, jinfo = load_joint_checkpoint(ckpt)
-    names = ds.features["ner_tags"].feature.names
-    tokens = [list(t) for t in ds["tokens"]]
-    gold_tags = [[names[i] for i in row] for row in ds["ner_tags"]]
-    sent_ids = [str(i) for i in ds["sent_id"]] if "sent_id" in ds.column_names else [str(i) for i in range(len(ds))]
     batch = int(cfg.get("batch_size") or 32)
-    pred = predict_joint(model, tokenizer, tokens, batch_size=batch, stance_types=jinfo["stance_types"])
-    pred_tags = [p["tags"] for p in pred]
+    pred = predict_joint(model, tokenizer, data.tokens, batch_size=batch, stance_types=jinfo["stance_types"])
     n, seed, conf = _bootstrap(cfg)
-    errs = cfg.get("errors") or {}
-    ev = {"kind": "built", "path": str(dataset_dir.resolve()), "split": split,
-          "fingerprint": dataset_fingerprint(dataset_dir), "name": split}
+    ev = data.meta
+    ner = {**score_ner(cfg, data, [p["tags"] for p in pred]), "eval_data": ev}
 
-    ner = {"task": "ner", "split": split, "eval_data": ev}
-    ner.update(compute_ner_metrics(gold_tags, pred_tags, bootstrap_n=n, seed=seed, confidence=conf, tokens=tokens,
-                                   sent_ids=sent_ids, n_examples=int(errs.get("examples", 3)),
-                                   top_k=int(errs.get("top_confusions", 5))))
-    check_against_module(ner, gold_tags, pred_tags)
-
-    gold, predicted, plist, types, e2e = gold_target_stance(model, tokenizer, tokens, ds["targets"], pred, batch)
+    gold, predicted, plist, types, e2e = gold_target_stance(model, tokenizer, data.tokens, ds["targets"], pred, batch)
     if not gold:
         raise KnsError(f"joint dataset {dataset_dir} [{split}] holds no stance target to score")
     stance = {"task": "stance", "split": split, "eval_data": ev,

@@ -16,7 +16,7 @@ Two steps (``scripts/gpu_check.sh`` runs the second on the GPU machine):
         model, and prints sentences/s, tokens/s, step time, peak GPU memory, the share of the
         GPU's bf16 peak (model FLOPs / step time / peak) and dev and test F1.
 
-    python scripts/gpu_check.py run --recipes default,zeroshot,mixed,sequential --recipe-folds 3
+    python scripts/gpu_check.py run --recipes kazakh,zeroshot,mixed,sequential --recipe-folds 3
         the same, then the cross-lingual stance recipes of issue 12 cross-validated on the GPU
         (scripts/benchmark_stance_recipes.py with trainer=gpu on the bundled encoder; the bundle
         must hold RuSentNE); the recipe table is written to OUT/recipes.md.

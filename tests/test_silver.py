@@ -64,7 +64,7 @@ def test_assemble_takes_label_and_type_from_the_source_and_reports_every_bad_lin
     msgs = [str(p) for p in problems]
     assert len(msgs) == 5
     assert msgs[0].startswith(f"{bad}:1: rusentne/train_data:5: needs exactly one")
-    assert msgs[1].startswith(f"{bad}:2: not JSON")
+    assert msgs[1].startswith(f"{bad}:2: not valid JSON")
     assert msgs[2] == f"{bad}:3: unknown source id 'rusentne/train_data:99'"
     assert msgs[3].startswith(f"{bad}:4: rusentne/train_data:7 translated twice (also {good}:1)")
     assert msgs[4] == f"{bad}:5: invalid UTF-8 (byte 0xff at column 1)"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import replace_dir
-from ..errors import DataValidationError, KnsError, Problem
+from ..errors import DataValidationError, KnsError, Problem, invalid_utf8_message
 from ..labels import STANCE_LABELS, TARGET_TYPES, iob2_spans, ner_label_names
 
 log = logging.getLogger(__name__)
@@ -60,17 +60,23 @@ class StanceRecord:
 
 
 def read_jsonl(path: str | Path, problems: list[Problem]) -> list[tuple[int, dict]]:
-    """(line number, object) for every non-empty line; bad JSON becomes a Problem."""
+    """(line number, object) for every non-empty line; a line that is not UTF-8, not JSON or
+    not an object becomes a Problem naming the file and line."""
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError as err:
         raise KnsError(f"{name}: file not found") from err
-    except UnicodeDecodeError as err:
-        raise KnsError(f"{name}: not UTF-8 ({err.reason} at byte {err.start})") from err
+    except OSError as err:
+        raise KnsError(f"{name}: cannot read it: {err}") from err
     rows: list[tuple[int, dict]] = []
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, raw_line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            problems.append(Problem(name, number, invalid_utf8_message(raw_line, err)))
+            continue
         if not line.strip():
             continue
         try:

@@ -29,10 +29,11 @@ import logging
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from ..errors import DataValidationError, KnsError, Problem
 from . import STANCE_LABELS
+from .dataset import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +69,6 @@ def parse_marked(marked: str) -> tuple[str, int, int]:
     return text, a, a + len(inner)
 
 
-def _read_jsonl(path: Path, problems: list[Problem]) -> Iterable[tuple[int, dict]]:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise KnsError(f"cannot read {path}: {e}") from e
-    for lineno, line in enumerate(raw.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            problems.append(Problem(str(path), lineno, f"invalid UTF-8 (byte 0x{line[e.start]:02x} at column "
-                                                        f"{e.start + 1})"))
-            continue
-        except json.JSONDecodeError as e:
-            problems.append(Problem(str(path), lineno, f"not JSON: {e.msg} (column {e.colno})"))
-            continue
-        if not isinstance(obj, dict):
-            problems.append(Problem(str(path), lineno, "expected a JSON object"))
-            continue
-        yield lineno, obj
-
-
 def assemble_layer(translation_files: Sequence[Path], sources: Mapping[str, Mapping]) -> tuple[list[dict], list[Problem]]:
     """Translators' output lines ``{"id", "kk", "translator"}`` -> layer records. `sources`
     maps a RuSentNE item id (``rusentne/train_data:<line>``) to its built row (``source_row``,
@@ -99,7 +77,7 @@ def assemble_layer(translation_files: Sequence[Path], sources: Mapping[str, Mapp
     records: list[dict] = []
     seen: dict[str, str] = {}
     for path in map(Path, translation_files):
-        for lineno, obj in _read_jsonl(path, problems):
+        for lineno, obj in read_jsonl(path, problems):
             where = f"{path}:{lineno}"
             sid = obj.get("id")
             if sid not in sources:
@@ -125,6 +103,8 @@ def assemble_layer(translation_files: Sequence[Path], sources: Mapping[str, Mapp
                 "translator": str(obj["translator"]).strip(),
             })
     records.sort(key=lambda r: r["source_row"])
+    order = {str(path): i for i, path in enumerate(map(Path, translation_files))}
+    problems.sort(key=lambda q: (order.get(q.path, len(order)), q.line or 0))  # file order, then line
     return records, problems
 
 
@@ -134,7 +114,7 @@ def read_layer(path: Path) -> list[dict]:
     problems: list[Problem] = []
     rows: list[dict] = []
     ids: set[str] = set()
-    for lineno, obj in _read_jsonl(path, problems):
+    for lineno, obj in read_jsonl(path, problems):
         missing = [f for f in LAYER_FIELDS if f not in obj]
         if missing:
             problems.append(Problem(str(path), lineno, f"missing field(s) {missing}"))
@@ -167,7 +147,7 @@ def read_check(path: Path, layer_ids: set[str]) -> list[dict]:
     """The second translator's verdicts, validated (ids must be in the layer)."""
     problems: list[Problem] = []
     rows = []
-    for lineno, obj in _read_jsonl(Path(path), problems):
+    for lineno, obj in read_jsonl(Path(path), problems):
         bad = []
         if obj.get("id") not in layer_ids:
             bad.append(f"id {obj.get('id')!r} is not in the layer")

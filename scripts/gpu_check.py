@@ -6,7 +6,8 @@ Two steps (``scripts/gpu_check.sh`` runs the second on the GPU machine):
         here, online: wheels of the packages the GPU image lacks (hydra-core, omegaconf and
         antlr4, datasets, evaluate, seqeval and small pure dependencies) with `pip download`,
         the offline e5-small trimmed to the bundled datasets and stored in float16, and the
-        datasets themselves (KazNERD NER and stance, and RuSentNE when it is built) as
+        datasets themselves (KazNERD NER and stance; RuSentNE and its silver Kazakh translations
+        when they are built) as
         xz-compressed tar files; prints every size and fails above the limit.
 
     python scripts/gpu_check.py run [--bundle .gpu_bundle] [--out DIR]
@@ -115,13 +116,17 @@ def pack(args) -> int:
     for what, p in [("base encoder", base), *datasets.items()]:
         if not p.exists():
             raise SystemExit(f"{what} {p} is missing; prepare it first (scripts/prepare_model.py / build_dataset.py)")
-    if args.rusentne_dataset is not None:
-        rus = args.rusentne_dataset.resolve()
-        if (rus / "dataset_dict.json").is_file():
-            datasets["rusentne"] = rus
+    # Optional datasets, bundled when built: RuSentNE for the cross-lingual recipes, its silver
+    # Kazakh translations for the `silver` recipe. The encoder is trimmed to every bundled one.
+    for name, path, needed_by in (("rusentne", args.rusentne_dataset, "the stance recipes"),
+                                  ("rusentne_kk_silver", args.silver_dataset, "the silver recipe")):
+        if path is None:
+            continue
+        if (path.resolve() / "dataset_dict.json").is_file():
+            datasets[name] = path.resolve()
         else:
-            print(f"note: no RuSentNE dataset at {rus} (python scripts/build_dataset.py data=rusentne); the bundle "
-                  "cannot run the stance recipes")
+            print(f"note: no {name} dataset at {path} (python scripts/build_dataset.py data={name}); the bundle "
+                  f"cannot run {needed_by}")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -317,6 +322,11 @@ def run(args) -> int:
         print(f"error: --recipes needs RuSentNE in the bundle ({bundle / 'datasets'} holds {available}); pack it "
               "after: python scripts/build_dataset.py data=rusentne", file=sys.stderr)
         return 2
+    recipes = [r.strip() for r in (args.recipes or "").split(",") if r.strip()]
+    if "silver" in recipes and "rusentne_kk_silver" not in available:
+        print(f"error: the silver recipe needs rusentne_kk_silver in the bundle ({bundle / 'datasets'} holds "
+              f"{available}); pack it after: python scripts/build_dataset.py data=rusentne_kk_silver", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     results = []
     stance_experiment = STANCE_EXPERIMENT if "rusentne" in available else STANCE_EXPERIMENT_KAZAKH
@@ -400,6 +410,9 @@ def main(argv=None) -> int:
     p.add_argument("--rusentne-dataset", type=Path, default=root / "artifacts" / "datasets" / "rusentne",
                    help="bundled when built (the stance recipes need it)")
     p.add_argument("--no-rusentne", dest="rusentne_dataset", action="store_const", const=None)
+    p.add_argument("--silver-dataset", type=Path, default=root / "artifacts" / "datasets" / "rusentne_kk_silver",
+                   help="bundled when built (the silver recipe needs it)")
+    p.add_argument("--no-silver", dest="silver_dataset", action="store_const", const=None)
     p.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     p.add_argument("--limit-mib", type=float, default=64)
     p.add_argument("--no-wheels", action="store_true", help="skip pip download (tests)")

@@ -30,7 +30,7 @@ def bundle(tiny_ner_dataset, tiny_encoder, tmp_path_factory):
     stance = save_stance_dataset(root / "stance")
     gc = _gpu_check()
     args = ["pack", "--out", str(root / "bundle"), "--base", str(tiny_encoder), "--ner-dataset",
-            str(tiny_ner_dataset), "--stance-dataset", str(stance), "--no-wheels", "--no-rusentne"]
+            str(tiny_ner_dataset), "--stance-dataset", str(stance), "--no-wheels", "--no-rusentne", "--no-silver"]
     assert gc.main(args) == 0
     return root / "bundle", args
 
@@ -73,6 +73,24 @@ def test_recipes_need_rusentne_in_the_bundle(bundle, tmp_path, capsys):
     # The datasets were unpacked beside the results, not into the bundle.
     assert (tmp_path / "res" / "datasets" / "kaznerd" / "dataset_dict.json").is_file()
     assert not (folder / "datasets" / "kaznerd").exists()
+
+
+def test_the_silver_recipe_needs_the_silver_dataset_in_the_bundle(bundle, tmp_path, capsys):
+    import shutil
+    import tarfile
+
+    folder, _ = bundle
+    # A bundle that holds RuSentNE (any stance dataset under that name) but not the silver layer.
+    copy = tmp_path / "bundle"
+    shutil.copytree(folder / "datasets", copy / "datasets")
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(copy / "datasets" / "kaznerd_stance.tar.xz", "r:xz") as tar:
+        tar.extractall(unpacked, filter="data")
+    with tarfile.open(copy / "datasets" / "rusentne.tar.xz", "w:xz") as tar:
+        tar.add(unpacked / "kaznerd_stance", arcname="rusentne")
+    rc = _gpu_check().main(["run", "--bundle", str(copy), "--cpu-smoke", "--tasks", "--recipes", "mixed,silver",
+                            "--out", str(tmp_path / "res")])
+    assert rc == 2 and "the silver recipe needs rusentne_kk_silver" in capsys.readouterr().err
 
 
 def test_run_without_cuda_refuses_unless_smoke(bundle, capsys):

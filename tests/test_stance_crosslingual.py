@@ -118,11 +118,12 @@ def test_recipes_train_on_the_right_items(recipe_overrides, tmp_path, monkeypatc
     mixed = compose("train", [*recipe_overrides, "experiment=kaznerd_stance_e5_small_cpu",
                               f"run_dir={tmp_path / 'mixed'}", "trainer=debug", "trainer.args.max_steps=-1",
                               "trainer.args.num_train_epochs=1", "trainer.args.eval_strategy=epoch",
-                              "trainer.args.save_strategy=epoch"])
+                              "trainer.args.save_strategy=epoch", "task.sampler.lang_weights={kk:1,ru:1}"])
     run_train(mixed)
     meta = json.loads((tmp_path / "mixed" / "model" / "kns_stance.json").read_text())
     assert sum(meta["train_counts"]) == 40 + n_ru and meta["class_weights"] is None
     assert meta["training_data"]["sampler"]["kind"] == "balanced"
+    assert meta["training_data"]["sampler"]["lang_weights"] == {"kk": 1, "ru": 1}  # nested options saved as JSON
     assert len(draws) == 1 and len(draws[0]) == 40
     ru = sum(1 for i in draws[0] if i >= 40)  # the Russian rows follow the Kazakh ones
     assert 8 <= ru <= 32  # about half of the draws, from a fifth of the items

@@ -318,6 +318,12 @@ def stance_scores(gold: Sequence[str], pred: Sequence[str], probs=None, target_t
     return out
 
 
+def _plain(options) -> dict:
+    from omegaconf import DictConfig, OmegaConf
+
+    return OmegaConf.to_container(options, resolve=True) if isinstance(options, DictConfig) else dict(options)
+
+
 class StanceTask:
     """Everything train.py needs to know about target stance classification."""
 
@@ -535,7 +541,8 @@ class StanceTask:
         return {"train_on_target": bool(t.get("train_on_target", True)),
                 "extra_train": (dirs[0] if len(dirs) == 1 else dirs) if dirs else None,
                 "extra_train_split": extra.get("split") if dirs else None,
-                "sampler": {k: v for k, v in dict(sampler).items()} if self.sampler_kind != "none" else None,
+                # to_container: the sampler's nested options (lang_weights) must become plain JSON.
+                "sampler": _plain(sampler) if self.sampler_kind != "none" else None,
                 "init_from": str(t.get("init_from")) if t.get("init_from") else None}
 
     def save_extra(self, folder: Path):

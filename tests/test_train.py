@@ -103,6 +103,16 @@ def test_resume_after_kill_matches_uninterrupted_run(train_overrides, tmp_path, 
     assert mf["f1"] == pytest.approx(mr["f1"], abs=1e-6)
 
 
+def test_early_stopping_without_evaluation_is_skipped_with_a_warning(train_overrides, tmp_path, caplog):
+    # transformers' EarlyStoppingCallback asserts on eval_strategy=no; we warn and train on.
+    cfg = compose("train", train_overrides + [f"run_dir={tmp_path / 'r'}", "trainer.early_stopping_patience=2",
+                                              "trainer.args.eval_strategy=no", "trainer.args.save_strategy=no"])
+    with caplog.at_level("WARNING"):
+        run_train(cfg)
+    assert (tmp_path / "r" / "model" / "kns_training.json").is_file()
+    assert "early_stopping_patience=2 ignored" in caplog.text
+
+
 def test_missing_prepared_model_names_the_command(train_overrides, tmp_path):
     cfg = compose("train", train_overrides + ["model=e5_small_offline", f"model.path={tmp_path / 'nope'}"])
     with pytest.raises(KnsError, match="prepare_model.py model=e5_small_offline"):

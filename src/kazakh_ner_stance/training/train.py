@@ -263,7 +263,11 @@ def run_train(cfg: DictConfig) -> float:
 
     callbacks = []
     patience = cfg.trainer.get("early_stopping_patience")
-    if patience:
+    if patience and str(args.eval_strategy).lower().endswith("no"):
+        # Early stopping watches the dev metric; without evaluations there is nothing to watch
+        # (transformers would stop with a bare assertion inside its callback).
+        log.warning("trainer.early_stopping_patience=%s ignored: trainer.args.eval_strategy is 'no'", patience)
+    elif patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(patience)))
     trainer_cls = _make_trainer_class()
     trainer = trainer_cls(

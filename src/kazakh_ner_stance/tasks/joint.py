@@ -25,6 +25,7 @@ from typing import Sequence
 
 from ..errors import KnsError
 from ..labels import STANCE_LABELS, TARGET_TYPES, iob2_spans
+from .base import Task
 from .ner import IGNORE_INDEX, encode_windows, entity_scores, predict_word_tags
 from .stance import class_balance_weights, stance_scores
 
@@ -398,7 +399,12 @@ def load_joint_checkpoint(path, device: str | None = None, cpu_linear: str = "to
 # ----------------------------------------------------------------------------- the task
 
 
-class JointTask:
+def custom_model_type(task_cfg) -> str:
+    """The joint model is always this package's `kns_joint` architecture."""
+    return "kns_joint"
+
+
+class JointTask(Task):
     """Everything train.py needs to know about joint NER + stance."""
 
     name = "joint"

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 from ..errors import KnsError
 from ..labels import repair_iob2
 from ..training.checkpoints import read_training_info
+from .base import Task
 from .windows import word_windows
 
 IGNORE_INDEX = -100
@@ -280,7 +281,7 @@ def entity_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
     }
 
 
-class NerTask:
+class NerTask(Task):
     """Everything train.py needs to know about token classification."""
 
     name = "ner"

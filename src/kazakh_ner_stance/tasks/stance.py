@@ -27,6 +27,7 @@ from typing import Mapping, Sequence
 
 from ..errors import KnsError
 from ..labels import STANCE_LABELS  # ClassLabel ids 0, 1, 2 everywhere
+from .base import Task
 from .ner import check_checkpoint, pieces_per_word, ready_for_inference
 
 log = logging.getLogger(__name__)
@@ -318,13 +319,19 @@ def stance_scores(gold: Sequence[str], pred: Sequence[str], probs=None, target_t
     return out
 
 
+def custom_model_type(task_cfg) -> str | None:
+    """The package-defined model_type of a checkpoint trained with this task config (the markers
+    head is our `kns_stance` architecture; the pooler head is transformers' own)."""
+    return "kns_stance" if (task_cfg or {}).get("head", "pooler") == "markers" else None
+
+
 def _plain(options) -> dict:
     from omegaconf import DictConfig, OmegaConf
 
     return OmegaConf.to_container(options, resolve=True) if isinstance(options, DictConfig) else dict(options)
 
 
-class StanceTask:
+class StanceTask(Task):
     """Everything train.py needs to know about target stance classification."""
 
     name = "stance"

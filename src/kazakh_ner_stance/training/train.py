@@ -11,7 +11,6 @@ windows merged, in dataset order) and checkpoints that are provably complete.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import shutil
@@ -33,12 +32,6 @@ from .checkpoints import (
 
 log = logging.getLogger(__name__)
 
-TASKS = {
-    "ner": "kazakh_ner_stance.tasks.ner:NerTask",
-    "stance": "kazakh_ner_stance.tasks.stance:StanceTask",
-    "joint": "kazakh_ner_stance.tasks.joint:JointTask",
-}
-
 # Keys of the `trainer` config group that are ours; everything in `trainer.args` goes to
 # TrainingArguments unchanged, so any of its options can be set from the command line.
 _OWN_KEYS = {"preset", "args", "early_stopping_patience", "num_threads", "resume", "pad_to_multiple_of",
@@ -46,11 +39,10 @@ _OWN_KEYS = {"preset", "args", "early_stopping_patience", "num_threads", "resume
 
 
 def load_task(name: str):
-    try:
-        module, cls = TASKS[name].split(":")
-    except KeyError:
-        raise KnsError(f"unknown task {name!r}; choose one of {sorted(TASKS)}") from None
-    return getattr(importlib.import_module(module), cls)
+    """The training class (a tasks.base.Task) of registered task `name`."""
+    from ..tasks.registry import task_spec
+
+    return task_spec(name).load("training_class")
 
 
 def resolve_model_dir(model_cfg) -> Path:
@@ -126,16 +118,15 @@ def _make_trainer_class():
 
         def _get_train_sampler(self, train_dataset=None):
             # A task may draw its own training order (stance: languages and classes balanced).
-            own = getattr(self.kns_task, "train_sampler", None)
-            sampler = own(self._train_batch_size) if own is not None else None
+            sampler = self.kns_task.train_sampler(self._train_batch_size)
             return sampler if sampler is not None else super()._get_train_sampler(train_dataset)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # Tasks may weight their loss (e.g. rare stance classes); otherwise Trainer's own.
-            task_loss = getattr(self.kns_task, "compute_loss", None)
-            if task_loss is None:
+            own = self.kns_task.compute_loss(model, inputs, return_outputs)
+            if own is None:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            return task_loss(model, inputs, return_outputs)
+            return own
 
         def _save_checkpoint(self, model, trial):
             super()._save_checkpoint(model, trial)
@@ -149,7 +140,7 @@ def _make_trainer_class():
     return WordLevelTrainer
 
 
-def _training_args(cfg: DictConfig, checkpoints_dir: Path, metric_name: str):
+def _training_args(cfg: DictConfig, checkpoints_dir: Path, metric_name: str, greater_is_better: bool = True):
     from transformers import TrainingArguments
 
     args = OmegaConf.to_container(cfg.trainer.args, resolve=True)
@@ -158,7 +149,7 @@ def _training_args(cfg: DictConfig, checkpoints_dir: Path, metric_name: str):
         seed=int(cfg.seed),
         data_seed=int(cfg.seed),
         metric_for_best_model=metric_name,
-        greater_is_better=True,
+        greater_is_better=greater_is_better,
         # Keep the best dev checkpoint, unless checkpoints are off (benchmarks: last model).
         load_best_model_at_end=args.get("save_strategy", "epoch") != "no",
         report_to=list(args.get("report_to") or ["tensorboard"]),
@@ -240,7 +231,7 @@ def run_train(cfg: DictConfig) -> float:
     train_features = task.encode_train(train_split)
 
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
-    args = _training_args(cfg, checkpoints_dir, task.metric_name)
+    args = _training_args(cfg, checkpoints_dir, task.metric_name, task.greater_is_better)
     resolved_cfg = OmegaConf.to_container(cfg, resolve=True)
     base_info = {
         "task": task.name,
@@ -258,8 +249,7 @@ def run_train(cfg: DictConfig) -> float:
 
     def write_info(folder, **more):
         write_json_atomic(Path(folder) / TRAINING_INFO, {**base_info, **more})
-        if hasattr(task, "save_extra"):
-            task.save_extra(Path(folder))
+        task.save_extra(Path(folder))
 
     callbacks = []
     patience = cfg.trainer.get("early_stopping_patience")

@@ -235,9 +235,10 @@ def _evaluate(run_dir: Path, data_root: Path, dataset: str, out: Path) -> dict:
 
 
 def _headline(metrics: dict) -> float | None:
-    if metrics.get("task") == "stance":
-        return (metrics.get("macro") or {}).get("f1")
-    return (metrics.get("micro") or {}).get("f1")
+    """The ranking score of an evaluation (the registry's headline: NER micro F1, stance macro-F1)."""
+    from kazakh_ner_stance.tasks.registry import headline
+
+    return headline(metrics)[0]
 
 
 def dense_parameters(model_dir: Path) -> int:

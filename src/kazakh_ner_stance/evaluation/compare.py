@@ -13,15 +13,55 @@ from __future__ import annotations
 
 import glob
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from omegaconf import DictConfig, ListConfig
 
 from ..atomic import write_text_atomic
 from ..errors import KnsError
+from ..tasks.registry import METRIC_KINDS, headline, load_object, metric_kind, metric_value
 from .report import fmt, fmt_ci, to_html, to_markdown
 
-HEADLINE = {"ner": ("micro", "f1"), "stance": ("macro", "f1")}
+
+@dataclass(frozen=True)
+class LeaderboardColumns:
+    """What one metric kind's leaderboard rows hold and show (a MetricKind's `leaderboard`)."""
+
+    fields: tuple[tuple[str, tuple[str, ...]], ...]  # (row key, its path in metrics.json), in row order
+    table: tuple[tuple[str, str, Callable], ...]  # (header, row key, cell formatter) of the score columns
+
+
+NER_COLUMNS = LeaderboardColumns(
+    fields=(
+        ("precision", ("micro", "precision")), ("recall", ("micro", "recall")),
+        ("micro_f1", ("micro", "f1")), ("micro_f1_ci", ("micro", "f1_ci")),
+        ("macro_f1", ("macro", "f1")), ("macro_f1_ci", ("macro", "f1_ci")),
+        ("token_accuracy", ("token_accuracy",)),
+    ),
+    table=(
+        ("micro F1", "micro_f1", fmt), ("micro F1 CI", "micro_f1_ci", fmt_ci),
+        ("macro F1", "macro_f1", fmt), ("macro F1 CI", "macro_f1_ci", fmt_ci),
+        ("P", "precision", fmt), ("R", "recall", fmt), ("token acc.", "token_accuracy", fmt),
+    ),
+)
+
+STANCE_COLUMNS = LeaderboardColumns(
+    fields=(
+        ("macro_f1", ("macro", "f1")), ("macro_f1_ci", ("macro", "f1_ci")),
+        ("f_avg", ("f_avg", "value")), ("f_avg_ci", ("f_avg", "ci")),
+        ("accuracy", ("accuracy",)),
+    ),
+    table=(
+        ("macro-F1", "macro_f1", fmt), ("macro-F1 CI", "macro_f1_ci", fmt_ci),
+        ("F_avg", "f_avg", fmt), ("F_avg CI", "f_avg_ci", fmt_ci), ("accuracy", "accuracy", fmt),
+    ),
+)
+
+
+def _columns(kind: str) -> LeaderboardColumns:
+    return load_object(METRIC_KINDS[kind].leaderboard)
 
 
 def _expand(entry: str) -> list[Path]:
@@ -87,12 +127,6 @@ def run_names(paths: list[Path]) -> list[str]:
     return ["/".join(p) for p in parts]
 
 
-def headline(m: dict) -> tuple[float, list | None]:
-    if m["task"] == "stance":
-        return m["macro"]["f1"], m["macro"].get("f1_ci")
-    return m["micro"]["f1"], m["micro"].get("f1_ci")
-
-
 def ci_overlap(a: list | None, b: list | None) -> bool | None:
     """True when two intervals overlap, None when either is missing."""
     if not a or not b or None in a or None in b:
@@ -108,10 +142,13 @@ def _short(fp) -> str:
 
 
 def build_leaderboard(runs: list[dict], names: list[str]) -> dict:
-    """Per task: ranked rows, pairwise CI verdicts and data warnings (JSON-ready)."""
+    """Per metric kind: ranked rows, pairwise CI verdicts and data warnings (JSON-ready)."""
     out: dict = {}
-    for task in sorted({m["task"] for m in runs}):
-        idx = [i for i, m in enumerate(runs) if m["task"] == task]
+    kinds = [metric_kind(m) for m in runs]
+    for task in sorted({k.name for k in kinds}):
+        kind = METRIC_KINDS[task]
+        columns = _columns(task)
+        idx = [i for i, k in enumerate(kinds) if k is kind]
         idx.sort(key=lambda i: -headline(runs[i])[0])
         rows = []
         for rank, i in enumerate(idx, 1):
@@ -130,18 +167,7 @@ def build_leaderboard(runs: list[dict], names: list[str]) -> dict:
                 "headline": f,
                 "headline_ci": ci,
             }
-            if task == "stance":
-                row.update(
-                    {"macro_f1": m["macro"]["f1"], "macro_f1_ci": m["macro"].get("f1_ci"),
-                     "f_avg": m["f_avg"]["value"], "f_avg_ci": m["f_avg"].get("ci"), "accuracy": m.get("accuracy")}
-                )
-            else:
-                row.update(
-                    {"precision": m["micro"]["precision"], "recall": m["micro"]["recall"],
-                     "micro_f1": m["micro"]["f1"], "micro_f1_ci": m["micro"].get("f1_ci"),
-                     "macro_f1": m["macro"]["f1"], "macro_f1_ci": m["macro"].get("f1_ci"),
-                     "token_accuracy": m.get("token_accuracy")}
-                )
+            row.update({key: metric_value(m, path) for key, path in columns.fields})
             rows.append(row)
         pairs = []
         for a in range(len(rows)):
@@ -166,7 +192,7 @@ def build_leaderboard(runs: list[dict], names: list[str]) -> dict:
                 "These runs were evaluated on different data (evaluation fingerprints differ); "
                 "their numbers are not directly comparable."
             )
-        out[task] = {"metric": "micro F1" if task == "ner" else "macro-F1", "rows": rows, "pairs": pairs, "warnings": warnings}
+        out[task] = {"metric": kind.headline_label, "rows": rows, "pairs": pairs, "warnings": warnings}
     return out
 
 
@@ -184,7 +210,7 @@ def _plot(board: dict, path: Path) -> Path | None:
         xerr = None
         if ci and None not in ci:
             xerr = [[max(f - ci[0], 0)], [max(ci[1] - f, 0)]]
-        ax.errorbar([f], [y], xerr=xerr, fmt="o", color="#5b7db8" if task == "ner" else "#c0504d", capsize=3)
+        ax.errorbar([f], [y], xerr=xerr, fmt="o", color=METRIC_KINDS[task].plot_color, capsize=3)
     ax.set_yticks(range(n), labels=[f"{r['name']} ({board[t]['metric']})" for t, r in items], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("score with bootstrap CI")
@@ -199,22 +225,14 @@ def leaderboard_blocks(board: dict, plot: Path | None) -> list:
         blocks.append(("h", 2, f"{task.upper()} (ranked by {t['metric']})"))
         for w in t["warnings"]:
             blocks.append(("p", "Warning: " + w))
-        if task == "ner":
-            headers = ["#", "run", "micro F1", "micro F1 CI", "macro F1", "macro F1 CI", "P", "R", "token acc.", "vs next", "model", "train data", "eval data", "train time (s)"]
-            rows = [
-                [r["rank"], r["name"], fmt(r["micro_f1"]), fmt_ci(r["micro_f1_ci"]), fmt(r["macro_f1"]), fmt_ci(r["macro_f1_ci"]),
-                 fmt(r["precision"]), fmt(r["recall"]), fmt(r["token_accuracy"]), r["vs_next"], r["model"] or "–",
-                 _short(r["data_fingerprint"]), f"{r['split']} {_short(r['eval_fingerprint'])}", fmt(r["train_time_s"], 1)]
-                for r in t["rows"]
-            ]
-        else:
-            headers = ["#", "run", "macro-F1", "macro-F1 CI", "F_avg", "F_avg CI", "accuracy", "vs next", "model", "train data", "eval data", "train time (s)"]
-            rows = [
-                [r["rank"], r["name"], fmt(r["macro_f1"]), fmt_ci(r["macro_f1_ci"]), fmt(r["f_avg"]), fmt_ci(r["f_avg_ci"]),
-                 fmt(r["accuracy"]), r["vs_next"], r["model"] or "–", _short(r["data_fingerprint"]),
-                 f"{r['split']} {_short(r['eval_fingerprint'])}", fmt(r["train_time_s"], 1)]
-                for r in t["rows"]
-            ]
+        columns = _columns(task)
+        headers = ["#", "run", *(h for h, _, _ in columns.table), "vs next", "model", "train data", "eval data",
+                   "train time (s)"]
+        rows = [
+            [r["rank"], r["name"], *(cell(r[key]) for _, key, cell in columns.table), r["vs_next"], r["model"] or "–",
+             _short(r["data_fingerprint"]), f"{r['split']} {_short(r['eval_fingerprint'])}", fmt(r["train_time_s"], 1)]
+            for r in t["rows"]
+        ]
         blocks.append(("table", headers, rows))
         lines = []
         for p in t["pairs"]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tasks.registry import load_object, metric_kind
+
 # Block kinds: ("h", level, text) ("p", text) ("table", headers, rows) ("img", path, alt)
 # ("pre", text) ("ul", [items])
 Block = tuple
@@ -224,8 +226,9 @@ def plot_reliability(cal: dict, path: Path) -> Path:
 # ---------------------------------------------------------------------------- summaries
 
 
-def _header_blocks(m: dict, title: str) -> list[Block]:
-    b: list[Block] = [("h", 1, title)]
+def _header_blocks(m: dict) -> list[Block]:
+    kind = metric_kind(m)
+    b: list[Block] = [("h", 1, kind.report_title)]
     ev = m.get("eval_data") or {}
     rows = [
         ["checkpoint", m.get("checkpoint") or "–"],
@@ -234,13 +237,13 @@ def _header_blocks(m: dict, title: str) -> list[Block]:
         ["evaluation data fingerprint", ev.get("fingerprint") or "–"],
         ["training data fingerprint", m.get("data_fingerprint") or "–"],
         ["training time (s)", fmt(m.get("train_time_s"), 1)],
-        ["items" if m.get("task") == "stance" else "sentences", str(m.get("n_sentences", "–"))],
+        [kind.unit, str(m.get("n_sentences", "–"))],
     ]
     bs = m.get("bootstrap") or {}
     if bs.get("n"):
         rows.append(
             ["confidence intervals", f"{int(round(100 * bs['confidence']))}% bootstrap, {bs['n']} resamples of "
-            f"{'items' if m.get('task') == 'stance' else 'sentences'}, seed {bs['seed']}"]
+            f"{kind.unit}, seed {bs['seed']}"]
         )
     b.append(("table", ["", ""], rows))
     return b
@@ -255,20 +258,28 @@ def ner_summary_rows(m: dict) -> list[list[str]]:
 
 
 def summary_text(m: dict) -> str:
-    """The short table printed at the end of an evaluation."""
-    if m.get("task") == "stance":
-        lines = [
-            f"stance: {m['n_sentences']} items",
-            f"  macro-F1  {fmt(m['macro']['f1'])}  {fmt_ci(m['macro'].get('f1_ci'))}",
-            f"  F_avg     {fmt(m['f_avg']['value'])}  {fmt_ci(m['f_avg'].get('ci'))}",
-            f"  accuracy  {fmt(m['accuracy'])}",
-        ]
-        if m.get("calibration"):
-            lines.append(f"  ECE       {fmt(m['calibration']['ece'])}")
-        return "\n".join(lines)
+    """The short table printed at the end of an evaluation (the metric kind's `summary`)."""
+    return load_object(metric_kind(m).summary)(m)
+
+
+def stance_summary_text(m: dict) -> str:
+    """summary_text of a stance metrics.json: macro-F1, F_avg, accuracy (and ECE)."""
+    lines = [
+        f"stance: {m['n_sentences']} {metric_kind(m).unit}",
+        f"  macro-F1  {fmt(m['macro']['f1'])}  {fmt_ci(m['macro'].get('f1_ci'))}",
+        f"  F_avg     {fmt(m['f_avg']['value'])}  {fmt_ci(m['f_avg'].get('ci'))}",
+        f"  accuracy  {fmt(m['accuracy'])}",
+    ]
+    if m.get("calibration"):
+        lines.append(f"  ECE       {fmt(m['calibration']['ece'])}")
+    return "\n".join(lines)
+
+
+def ner_summary_text(m: dict) -> str:
+    """summary_text of a NER metrics.json: micro/macro and per-type P, R, F1 with CIs."""
     w = max([5] + [len(t) for t in m["per_type"]])
     head = f"{'':<{w}}  {'P':>6}  {'R':>6}  {'F1':>6}  {'F1 95% CI':>17}  {'support':>7}"
-    lines = [f"NER: {m['n_sentences']} sentences, token accuracy {fmt(m['token_accuracy'])}", head]
+    lines = [f"NER: {m['n_sentences']} {metric_kind(m).unit}, token accuracy {fmt(m['token_accuracy'])}", head]
     for name, row in (("micro", m["micro"]), ("macro", m["macro"])):
         lines.append(
             f"{name:<{w}}  {fmt(row['precision']):>6}  {fmt(row['recall']):>6}  {fmt(row['f1']):>6}  "
@@ -296,7 +307,7 @@ def _example_lines(examples: list[dict]) -> str:
 
 
 def ner_blocks(m: dict, plots_dir: Path, rel: str = "plots") -> list[Block]:
-    b = _header_blocks(m, "NER evaluation report")
+    b = _header_blocks(m)
     b.append(("h", 2, "Summary (strict IOB2, entity level)"))
     b.append(("table", ["average", "precision", "recall", "F1", "F1 CI", "support"], ner_summary_rows(m)))
     b.append(("p", f"Token accuracy: {fmt(m['token_accuracy'])} over {m.get('n_tokens', '–')} words."))
@@ -370,7 +381,7 @@ def ner_blocks(m: dict, plots_dir: Path, rel: str = "plots") -> list[Block]:
 
 
 def stance_blocks(m: dict, plots_dir: Path, rel: str = "plots") -> list[Block]:
-    b = _header_blocks(m, "Stance evaluation report")
+    b = _header_blocks(m)
     b.append(("h", 2, "Summary"))
     b.append(
         (
@@ -431,12 +442,10 @@ def write_report(metrics: dict, out_dir: Path, plots_subdir: str = "plots") -> d
     out_dir = Path(out_dir)
     plots_dir = out_dir / plots_subdir
     plots_dir.mkdir(parents=True, exist_ok=True)
-    if metrics.get("task") == "stance":
-        blocks, title = stance_blocks(metrics, plots_dir, plots_subdir), "Stance evaluation report"
-    else:
-        blocks, title = ner_blocks(metrics, plots_dir, plots_subdir), "NER evaluation report"
+    kind = metric_kind(metrics)
+    blocks = load_object(kind.report_blocks)(metrics, plots_dir, plots_subdir)
     md = out_dir / "report.md"
     md.write_text(to_markdown(blocks), encoding="utf-8")
     page = out_dir / "report.html"
-    page.write_text(to_html(blocks, title), encoding="utf-8")
+    page.write_text(to_html(blocks, kind.report_title), encoding="utf-8")
     return {"report.md": md, "report.html": page, "plots": plots_dir}

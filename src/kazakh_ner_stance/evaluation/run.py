@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..atomic import swap_into_place
 from ..errors import KnsError
 from ..labels import STANCE_LABELS, entity_types_of
+from ..tasks.registry import TASKS, TaskSpec, task_spec
 from ..training.checkpoints import read_training_info
 from .ner_metrics import compute_ner_metrics
 from .report import summary_text, write_report
@@ -295,9 +296,11 @@ def _stance_backend():
     return load_stance_checkpoint, predict_stance_probs
 
 
-def _task_dataset_dir(cfg: DictConfig, ckpt: Path, task: str, data_option: str) -> Path:
-    """The built dataset a `task` checkpoint is scored on: this run's data config when it is a
-    `task` one (e.g. ``data=kaznerd_stance``), else the one the checkpoint was trained on."""
+def _task_dataset_dir(cfg: DictConfig, ckpt: Path, spec: TaskSpec) -> Path:
+    """The built dataset a checkpoint of task `spec` is scored on: this run's data config when
+    it is one of that task (e.g. ``data=kaznerd_stance``), else the one the checkpoint was
+    trained on."""
+    task, data_option = spec.name, f"data={spec.dataset_config}"
     if str(OmegaConf.select(cfg, "data.task", default="")) == task:
         return Path(str(OmegaConf.select(cfg, "dataset_dir", default=None) or cfg.data.dataset_dir))
     try:
@@ -321,9 +324,11 @@ def evaluate_stance(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
                        "(data=kaznerd_stance split=test)")
     import datasets
 
-    dataset_dir = _task_dataset_dir(cfg, ckpt, "stance", "data=kaznerd_stance")
+    spec = task_spec("stance")
+    dataset_dir = _task_dataset_dir(cfg, ckpt, spec)
     if not (dataset_dir / "dataset_dict.json").is_file():
-        raise KnsError(f"no built stance dataset at {dataset_dir}: run scripts/build_dataset.py data=kaznerd_stance")
+        raise KnsError(f"no built stance dataset at {dataset_dir}: run scripts/build_dataset.py "
+                       f"data={spec.dataset_config}")
     split = str(cfg.split)
     dd = datasets.load_from_disk(str(dataset_dir))
     if split not in dd:
@@ -356,7 +361,7 @@ def evaluate_stance(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
     ev = load_metric("kns_stance").compute(predictions=pred, references=gold)
     if not (_agree(m["macro"]["f1"], ev["macro_f1"]) and _agree(m["f_avg"]["value"], ev["f_avg"])):
         raise RuntimeError("internal: stance metrics differ from the kns_stance module's")
-    metrics = {"task": "stance", "split": split, **m, "n_sentences": m["n_items"], "metric_module": "kns_stance"}
+    metrics = {"task": spec.metrics, "split": split, **m, "n_sentences": m["n_items"], "metric_module": "kns_stance"}
     fingerprint = None
     try:
         from ..data.build import compute_fingerprint
@@ -379,7 +384,8 @@ def evaluate_joint(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
                        "(data=kaznerd_joint split=test)")
     from ..tasks.joint import gold_target_stance, load_joint_checkpoint, predict_joint
 
-    dataset_dir = _task_dataset_dir(cfg, ckpt, "joint", "data=kaznerd_joint")
+    spec = task_spec("joint")
+    dataset_dir = _task_dataset_dir(cfg, ckpt, spec)
     split = str(cfg.split)
     data, ds = built_eval_split(dataset_dir, split)
     if "targets" not in ds.column_names:
@@ -395,46 +401,46 @@ def evaluate_joint(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
     gold, predicted, plist, types, e2e = gold_target_stance(model, tokenizer, data.tokens, ds["targets"], pred, batch)
     if not gold:
         raise KnsError(f"joint dataset {dataset_dir} [{split}] holds no stance target to score")
-    stance = {"task": "stance", "split": split, "eval_data": ev,
+    stance = {"task": spec.parts["stance"], "split": split, "eval_data": ev,
               **compute_stance_metrics(gold, predicted, plist, types, bootstrap_n=n, seed=seed, confidence=conf)}
     stance["n_sentences"] = stance["n_items"]
-    end_to_end = {"task": "stance", "split": split, "eval_data": ev,
+    end_to_end = {"task": spec.parts["stance_end_to_end"], "split": split, "eval_data": ev,
                   **compute_stance_metrics(gold, e2e, None, types, bootstrap_n=n, seed=seed, confidence=conf)}
     end_to_end["n_sentences"] = end_to_end["n_items"]
     end_to_end["notes"] = ["end to end: a gold target gets the stance the model gives the entity its own NER "
                            "found with exactly that span; NONE when it found none"]
-    return {"task": "joint", "split": split, "eval_data": ev,
+    return {"task": spec.name, "split": split, "eval_data": ev,
             "parts": {"ner": ner, "stance": stance, "stance_end_to_end": end_to_end}}
 
 
-def _evaluate_ner_run(cfg, ckpt, info):
+# The tasks' evaluators (TaskSpec.evaluator): (cfg, checkpoint dir, training info) ->
+# (metrics.json dict, extra files {name: text} written beside it, default output folder name).
+
+
+def evaluate_ner_run(cfg, ckpt, info):
     metrics, data, pred = evaluate_ner(cfg, ckpt, info)
     metrics["eval_data"] = {k: v for k, v in data.meta.items() if k != "read_stats"}
     extra = {"predictions.tsv": _predictions_tsv(data, pred)} if cfg.get("save_predictions", True) else {}
     return metrics, extra, data.meta["name"]
 
 
-def _evaluate_stance_run(cfg, ckpt, info):
+def evaluate_stance_run(cfg, ckpt, info):
     metrics = evaluate_stance(cfg, ckpt, info)
     return metrics, {}, metrics["split"]
 
 
-def _evaluate_joint_run(cfg, ckpt, info):
+def evaluate_joint_run(cfg, ckpt, info):
     metrics = evaluate_joint(cfg, ckpt, info)
     return metrics, {}, metrics["split"]
-
-
-# What evaluate.py runs for each kind of checkpoint (kns_training.json's task).
-EVALUATORS = {"ner": _evaluate_ner_run, "stance": _evaluate_stance_run, "joint": _evaluate_joint_run}
 
 
 def run_evaluate(cfg: DictConfig) -> dict:
     ckpt = check_checkpoint(cfg.get("checkpoint"))
     info = training_info(ckpt)
     task = str(info.get("task") or cfg.get("task") or "ner")
-    if task not in EVALUATORS:
-        raise KnsError(f"checkpoint {ckpt} was trained for task {task!r}; evaluate.py scores {sorted(EVALUATORS)}")
-    metrics, extra, name = EVALUATORS[task](cfg, ckpt, info)
+    if task not in TASKS:
+        raise KnsError(f"checkpoint {ckpt} was trained for task {task!r}; evaluate.py scores {sorted(TASKS)}")
+    metrics, extra, name = task_spec(task).load("evaluator")(cfg, ckpt, info)
     provenance = {
         "checkpoint": str(ckpt),
         "model": info.get("model"),

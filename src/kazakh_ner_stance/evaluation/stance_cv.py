@@ -40,6 +40,7 @@ from omegaconf import OmegaConf
 
 from ..errors import KnsError
 from ..labels import STANCE_LABELS
+from ..tasks.registry import METRIC_KINDS, TASKS
 from ..training.checkpoints import read_training_info
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,8 @@ def run_stance_cv(cfg) -> float:
     from ..data.build import load_built_dataset
     from ..training.train import run_train
 
-    if str(cfg.task.name) != "stance":
+    spec = TASKS.get(str(cfg.task.name))
+    if spec is None or spec.metric_kind is not METRIC_KINDS["stance"]:  # one stance head, scored as stance
         raise KnsError(f"cv.folds is for task=stance, not task={cfg.task.name}")
     cv = cfg.cv
     k = int(cv.folds)

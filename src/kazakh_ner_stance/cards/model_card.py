@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..labels import entity_types_of
-from ..tasks.registry import TASKS, MetricKind, metric_kind, metric_parts, metric_value, task_spec
+from ..tasks.registry import TASKS, MetricKind, load_object, metric_kind, metric_parts, metric_value, task_spec
 
 KAZNERD_REFERENCE = (
     "Rustem Yeshpanov, Yerbolat Khassanov, Huseyin Atakan Varol. KazNERD: Kazakh Named Entity "
@@ -144,16 +144,19 @@ def _usage(inp: ModelCardInputs) -> str:
         'print(predictor(["Қасым-Жомарт Тоқаев Астанада Қазақстан халқына Жолдау жариялады."]))',
         "```",
     ]
+    spec = task_spec(inp.task)
     task_cfg = ((inp.training or {}).get("config") or {}).get("task") or {}
-    custom = {"joint": "kns_joint", "stance": "kns_stance" if task_cfg.get("head", "pooler") == "markers" else None}
-    if custom.get(inp.task):
+    custom = load_object(spec.custom_model_type)(task_cfg) if spec.custom_model_type else None
+    if custom:
         lines += [
             "",
-            f"The architecture (`model_type: {custom[inp.task]}`) is defined by the `kazakh_ner_stance` "
+            f"The architecture (`model_type: {custom}`) is defined by the `kazakh_ner_stance` "
             "package, which registers it with transformers' Auto classes when it is imported; "
             "install the package to load this checkpoint (no remote code is executed).",
         ]
-    if inp.task == "ner":
+    # transformers' own token-classification pipeline gives the whole prediction only of a model
+    # that tags entities and nothing else (a joint model's stance needs `Predictor`).
+    if spec.predicts_entities and not spec.predicts_stance:
         how = ("every sub-word carries its word's label (B- on the first, I- on the rest), so the "
                "pipeline's own word grouping gives the same entities"
                if task_cfg.get("label_all_subwords") else "labels sit on the first sub-word of each word")
@@ -286,7 +289,7 @@ def _data(inp: ModelCardInputs) -> str:
                       "These splits are this project's, so scores are not comparable with results "
                       "on KazNERD's official test split."
                   if len(stats.get("sources") or []) == 1 else f"Splits: {splitting}."]
-    if inp.task in ("stance", "joint"):
+    if task_spec(inp.task).predicts_stance:
         lines += ["", STANCE_NOTE]
         lines += _cross_lingual_note(info)
     splits = stats.get("splits") or {}
@@ -300,17 +303,28 @@ def _data(inp: ModelCardInputs) -> str:
 
 
 def _part_results(m: dict, level: str) -> list[str]:
-    """The metric tables of one evaluated head (NER or stance); `level`: heading marks."""
-    if m.get("task") == "stance":
-        rows = [
-            ["macro F1", _fmt((m.get("macro") or {}).get("f1")), _ci((m.get("macro") or {}).get("f1_ci"))],
-            ["F_avg", _fmt((m.get("f_avg") or {}).get("value")), _ci((m.get("f_avg") or {}).get("ci"))],
-            ["accuracy", _fmt(m.get("accuracy")), _ci(m.get("accuracy_ci"))],
-        ]
-        per = [[k, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
-                str(v.get("support"))] for k, v in (m.get("per_class") or {}).items()]
-        return [_table(["metric", "value", "CI"], rows), "", f"{level} Per class", "",
-                _table(["class", "precision", "recall", "F1", "F1 CI", "support"], per)]
+    """The metric tables of one evaluated head, drawn by its metric kind's renderer; `level`:
+    heading marks. The renderer is the kind's `card_tables` ("module:function") when the
+    registry names one, else this module's `<kind>_tables`."""
+    kind = metric_kind(m)
+    return load_object(getattr(kind, "card_tables", None) or f"{__name__}:{kind.name}_tables")(m, level)
+
+
+def stance_tables(m: dict, level: str) -> list[str]:
+    """The tables of a stance evaluation: macro F1, F_avg and accuracy, then per class."""
+    rows = [
+        ["macro F1", _fmt((m.get("macro") or {}).get("f1")), _ci((m.get("macro") or {}).get("f1_ci"))],
+        ["F_avg", _fmt((m.get("f_avg") or {}).get("value")), _ci((m.get("f_avg") or {}).get("ci"))],
+        ["accuracy", _fmt(m.get("accuracy")), _ci(m.get("accuracy_ci"))],
+    ]
+    per = [[k, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
+            str(v.get("support"))] for k, v in (m.get("per_class") or {}).items()]
+    return [_table(["metric", "value", "CI"], rows), "", f"{level} Per class", "",
+            _table(["class", "precision", "recall", "F1", "F1 CI", "support"], per)]
+
+
+def ner_tables(m: dict, level: str) -> list[str]:
+    """The tables of an NER evaluation: micro/macro scores, then per entity type."""
     micro, macro = m.get("micro") or {}, m.get("macro") or {}
     rows = [
         ["micro F1 (strict IOB2 entities)", _fmt(micro.get("f1")), _ci(micro.get("f1_ci"))],
@@ -362,10 +376,12 @@ def _results(inp: ModelCardInputs) -> str:
     body += ["", "The full evaluation (error analysis, confusions) is in `metrics.json`."]
     if inp.verification:
         v = inp.verification
+        # A single-kind task re-scores in its kind's unit; a multi-part one (joint) re-scores sentences.
+        kind = task_spec(inp.task).metric_kind
         body += [
             "",
             f"Release check: the uploaded folder was reloaded offline and re-scored on {v.get('n_sentences')} "
-            f"{'items' if inp.task == 'stance' else 'sentences'} of `{v.get('split')}` (ids in "
+            f"{kind.unit if kind else 'sentences'} of `{v.get('split')}` (ids in "
             "`verification.json`); its predictions equal the "
             "source checkpoint's, and every file's SHA-256 is listed in `kns_manifest.json`.",
         ]
@@ -413,12 +429,13 @@ def _limitations(inp: ModelCardInputs) -> str:
             "removed by fine-tuning; a model fine-tuned from the original float weights may score higher."
         )
     items.append(f"**Domain.** {DOMAIN_NOTE}")
-    if inp.task in ("ner", "joint"):
+    spec = task_spec(inp.task)
+    if spec.predicts_entities:
         items.append(
             "**Entity types.** Only KazNERD's types are predicted; rare types (see the support column) have "
             "few training examples and unreliable scores."
         )
-    if inp.task in ("stance", "joint"):
+    if spec.predicts_stance:
         items.append(
             "**Stance.** Labels express the attitude a single sentence states toward a target; the annotated "
             "layer is small, so per-class scores are uncertain (see the intervals)."
@@ -444,7 +461,7 @@ def _citation(inp: ModelCardInputs) -> str:
         CITATION,
         "```",
     ]
-    if inp.task in ("stance", "joint"):
+    if task_spec(inp.task).predicts_stance:
         lines += ["", STANCE_NOTE]
     return "\n".join(lines)
 
@@ -462,7 +479,7 @@ def render_model_card(inp: ModelCardInputs) -> str:
         "## Intended use",
         "",
     ]
-    if inp.task == "stance":
+    if not spec.predicts_entities:
         intro.append("Classify the stance (FAVOR, AGAINST, NONE) a Kazakh sentence expresses toward a named target.")
     else:
         intro.append(

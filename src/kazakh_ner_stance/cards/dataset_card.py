@@ -8,13 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..tasks.registry import task_spec
 from .model_card import KAZNERD_REFERENCE, STANCE_NOTE
-
-TASK_CATEGORIES = {
-    "ner": (["token-classification"], ["named-entity-recognition"]),
-    "stance": (["text-classification"], []),
-    "joint": (["token-classification", "text-classification"], ["named-entity-recognition"]),
-}
 
 
 @dataclass
@@ -40,7 +35,8 @@ def _size_category(n: int) -> str:
 def card_header(inp: DatasetCardInputs, source_meta: dict) -> str:
     from huggingface_hub import DatasetCardData
 
-    categories, task_ids = TASK_CATEGORIES.get(inp.task, TASK_CATEGORIES["ner"])
+    spec = task_spec(inp.task)
+    categories, task_ids = list(spec.dataset_categories), list(spec.dataset_task_ids)
     meta = dict(source_meta)
     meta.update(
         language=["kk"],
@@ -112,7 +108,7 @@ def render_dataset_card(inp: DatasetCardInputs) -> str:
         ]
     else:
         release += ["", "Licence: CC BY 4.0, with attribution to the KazNERD authors (see above)."]
-    if inp.task in ("stance", "joint"):
+    if task_spec(inp.task).predicts_stance:  # the task's data carries the stance layer
         release += ["", STANCE_NOTE]
     if not body.strip():
         body = f"\n# {inp.pretty_name or inp.repo_id}\n\nKazakh data derived from KazNERD.\n"

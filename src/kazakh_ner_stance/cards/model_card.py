@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..labels import entity_types_of
+from ..tasks.registry import TASKS, MetricKind, load_object, metric_kind, metric_parts, metric_value, task_spec
 
 KAZNERD_REFERENCE = (
     "Rustem Yeshpanov, Yerbolat Khassanov, Huseyin Atakan Varol. KazNERD: Kazakh Named Entity "
@@ -31,10 +32,6 @@ DOMAIN_NOTE = (
     "Latin-script Kazakh, code-switched Kazakh-Russian text and on domains (medicine, law, "
     "technology) whose entities are rare in news."
 )
-
-PIPELINE_TAG = {"ner": "token-classification", "joint": "token-classification", "stance": "text-classification"}
-TASK_TITLE = {"ner": "named-entity recognition", "stance": "stance detection", "joint": "joint NER and stance"}
-
 
 @dataclass
 class ModelCardInputs:
@@ -73,34 +70,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-PART_TITLES = {"ner": "NER", "stance": "stance on the gold targets",
-               "stance_end_to_end": "stance end to end (targets found by its own NER)"}
-
-
-def metric_parts(m: dict) -> list[tuple[str | None, dict]]:
-    """(title, metrics) per evaluated head: one untitled part for an NER or stance evaluation,
-    one per part of a joint checkpoint's evaluation (metrics.json's `parts`)."""
-    parts = m.get("parts")
-    if not parts:
-        return [(None, m)]
-    return [(PART_TITLES.get(name, name), part) for name, part in parts.items()]
-
-
-def _headline_values(m: dict) -> list[tuple[str, str, float | None]]:
-    if m.get("task") == "stance":
-        return [
-            ("f1", "macro F1 (FAVOR, AGAINST, NONE)", (m.get("macro") or {}).get("f1")),
-            ("f1", "F_avg (mean F1 of FAVOR and AGAINST)", (m.get("f_avg") or {}).get("value")),
-            ("accuracy", "accuracy", m.get("accuracy")),
-        ]
-    micro = m.get("micro") or {}
-    return [
-        ("f1", "micro F1 (strict IOB2 entities)", micro.get("f1")),
-        ("precision", "micro precision (strict IOB2 entities)", micro.get("precision")),
-        ("recall", "micro recall (strict IOB2 entities)", micro.get("recall")),
-        ("f1", "macro F1 over entity types", (m.get("macro") or {}).get("f1")),
-        ("accuracy", "token accuracy", m.get("token_accuracy")),
-    ]
+def _kind_title(kind: MetricKind) -> str:
+    """What a model-index entry scored by `kind` is called: the title of the task that this kind
+    alone scores (a joint part's NER is "named-entity recognition")."""
+    return next((spec.title for spec in TASKS.values() if spec.metric_kind is kind), kind.name)
 
 
 def eval_results(inp: ModelCardInputs):
@@ -109,21 +82,21 @@ def eval_results(inp: ModelCardInputs):
     from huggingface_hub import EvalResult
 
     out = []
-    for title, m in metric_parts(inp.metrics):
-        task = str(m.get("task") or inp.task)
+    for _, title, m in metric_parts(inp.metrics, inp.task):
+        kind = metric_kind(m)
         common = dict(
             # The card's pipeline tag (the validator requires it); the part names its own task.
-            task_type=PIPELINE_TAG.get(inp.task, "token-classification"),
-            task_name=TASK_TITLE.get(task, task).capitalize(),
+            task_type=task_spec(inp.task).pipeline_tag,
+            task_name=_kind_title(kind).capitalize(),
             dataset_type=inp.datasets[0],
             dataset_name=inp.dataset_name,
             dataset_split=str(m.get("split") or inp.metrics.get("split") or "test"),
         )
         out += [
-            EvalResult(**common, metric_type=kind, metric_name=f"{title}: {name}" if title else name,
+            EvalResult(**common, metric_type=cm.metric_type, metric_name=f"{title}: {cm.label}" if title else cm.label,
                        metric_value=round(float(v), 4))
-            for kind, name, v in _headline_values(m)
-            if v is not None
+            for cm in kind.card_metrics
+            if (v := metric_value(m, cm.path)) is not None
         ]
     return out
 
@@ -131,9 +104,8 @@ def eval_results(inp: ModelCardInputs):
 def card_header(inp: ModelCardInputs) -> str:
     from huggingface_hub import ModelCardData
 
-    tags = ["kazakh", "kaznerd", "kazakh-ner-stance"]
-    tags += {"ner": ["ner", "named-entity-recognition"], "stance": ["stance-detection"],
-             "joint": ["ner", "stance-detection"]}.get(inp.task, [])
+    spec = task_spec(inp.task)
+    tags = ["kazakh", "kaznerd", "kazakh-ner-stance", *spec.card_tags]
     if inp.quantized_base:
         tags.append("dequantized-base")
     if inp.trimmed_vocabulary:
@@ -146,7 +118,7 @@ def card_header(inp: ModelCardInputs) -> str:
         base_model=inp.base_model,
         base_model_relation="finetune",
         datasets=list(inp.datasets),
-        pipeline_tag=PIPELINE_TAG.get(inp.task, "token-classification"),
+        pipeline_tag=spec.pipeline_tag,
         tags=tags,
         metrics=sorted({r.metric_type for r in eval_results(inp)}),
         model_name=inp.repo_id.split("/")[-1],
@@ -172,16 +144,19 @@ def _usage(inp: ModelCardInputs) -> str:
         'print(predictor(["Қасым-Жомарт Тоқаев Астанада Қазақстан халқына Жолдау жариялады."]))',
         "```",
     ]
+    spec = task_spec(inp.task)
     task_cfg = ((inp.training or {}).get("config") or {}).get("task") or {}
-    custom = {"joint": "kns_joint", "stance": "kns_stance" if task_cfg.get("head", "pooler") == "markers" else None}
-    if custom.get(inp.task):
+    custom = load_object(spec.custom_model_type)(task_cfg) if spec.custom_model_type else None
+    if custom:
         lines += [
             "",
-            f"The architecture (`model_type: {custom[inp.task]}`) is defined by the `kazakh_ner_stance` "
+            f"The architecture (`model_type: {custom}`) is defined by the `kazakh_ner_stance` "
             "package, which registers it with transformers' Auto classes when it is imported; "
             "install the package to load this checkpoint (no remote code is executed).",
         ]
-    if inp.task == "ner":
+    # transformers' own token-classification pipeline gives the whole prediction only of a model
+    # that tags entities and nothing else (a joint model's stance needs `Predictor`).
+    if spec.predicts_entities and not spec.predicts_stance:
         how = ("every sub-word carries its word's label (B- on the first, I- on the rest), so the "
                "pipeline's own word grouping gives the same entities"
                if task_cfg.get("label_all_subwords") else "labels sit on the first sub-word of each word")
@@ -314,7 +289,7 @@ def _data(inp: ModelCardInputs) -> str:
                       "These splits are this project's, so scores are not comparable with results "
                       "on KazNERD's official test split."
                   if len(stats.get("sources") or []) == 1 else f"Splits: {splitting}."]
-    if inp.task in ("stance", "joint"):
+    if task_spec(inp.task).predicts_stance:
         lines += ["", STANCE_NOTE]
         lines += _cross_lingual_note(info)
     splits = stats.get("splits") or {}
@@ -328,17 +303,28 @@ def _data(inp: ModelCardInputs) -> str:
 
 
 def _part_results(m: dict, level: str) -> list[str]:
-    """The metric tables of one evaluated head (NER or stance); `level`: heading marks."""
-    if m.get("task") == "stance":
-        rows = [
-            ["macro F1", _fmt((m.get("macro") or {}).get("f1")), _ci((m.get("macro") or {}).get("f1_ci"))],
-            ["F_avg", _fmt((m.get("f_avg") or {}).get("value")), _ci((m.get("f_avg") or {}).get("ci"))],
-            ["accuracy", _fmt(m.get("accuracy")), _ci(m.get("accuracy_ci"))],
-        ]
-        per = [[k, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
-                str(v.get("support"))] for k, v in (m.get("per_class") or {}).items()]
-        return [_table(["metric", "value", "CI"], rows), "", f"{level} Per class", "",
-                _table(["class", "precision", "recall", "F1", "F1 CI", "support"], per)]
+    """The metric tables of one evaluated head, drawn by its metric kind's renderer; `level`:
+    heading marks. The renderer is the kind's `card_tables` ("module:function") when the
+    registry names one, else this module's `<kind>_tables`."""
+    kind = metric_kind(m)
+    return load_object(getattr(kind, "card_tables", None) or f"{__name__}:{kind.name}_tables")(m, level)
+
+
+def stance_tables(m: dict, level: str) -> list[str]:
+    """The tables of a stance evaluation: macro F1, F_avg and accuracy, then per class."""
+    rows = [
+        ["macro F1", _fmt((m.get("macro") or {}).get("f1")), _ci((m.get("macro") or {}).get("f1_ci"))],
+        ["F_avg", _fmt((m.get("f_avg") or {}).get("value")), _ci((m.get("f_avg") or {}).get("ci"))],
+        ["accuracy", _fmt(m.get("accuracy")), _ci(m.get("accuracy_ci"))],
+    ]
+    per = [[k, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
+            str(v.get("support"))] for k, v in (m.get("per_class") or {}).items()]
+    return [_table(["metric", "value", "CI"], rows), "", f"{level} Per class", "",
+            _table(["class", "precision", "recall", "F1", "F1 CI", "support"], per)]
+
+
+def ner_tables(m: dict, level: str) -> list[str]:
+    """The tables of an NER evaluation: micro/macro scores, then per entity type."""
     micro, macro = m.get("micro") or {}, m.get("macro") or {}
     rows = [
         ["micro F1 (strict IOB2 entities)", _fmt(micro.get("f1")), _ci(micro.get("f1_ci"))],
@@ -365,8 +351,8 @@ def _part_results(m: dict, level: str) -> list[str]:
 
 def _results(inp: ModelCardInputs) -> str:
     top = inp.metrics
-    parts = metric_parts(top)
-    first = parts[0][1]
+    parts = metric_parts(top, inp.task)
+    first = parts[0][2]
     boot = first.get("bootstrap") or {}
     conf = boot.get("confidence", 0.95)
     n_boot = boot.get("n")
@@ -376,8 +362,8 @@ def _results(inp: ModelCardInputs) -> str:
     )
     split = top.get("split") or first.get("split")
     body = ["## Evaluation", ""]
-    for title, m in parts:
-        what = f"{m.get('n_sentences')} {'items' if m.get('task') == 'stance' else 'sentences'}"
+    for _, title, m in parts:
+        what = f"{m.get('n_sentences')} {metric_kind(m).unit}"
         if title is None:
             body += [f"On the `{split}` split of {inp.dataset_name} ({what}), with `python scripts/evaluate.py`. "
                      f"{ci_text}", ""]
@@ -390,10 +376,12 @@ def _results(inp: ModelCardInputs) -> str:
     body += ["", "The full evaluation (error analysis, confusions) is in `metrics.json`."]
     if inp.verification:
         v = inp.verification
+        # A single-kind task re-scores in its kind's unit; a multi-part one (joint) re-scores sentences.
+        kind = task_spec(inp.task).metric_kind
         body += [
             "",
             f"Release check: the uploaded folder was reloaded offline and re-scored on {v.get('n_sentences')} "
-            f"{'items' if inp.task == 'stance' else 'sentences'} of `{v.get('split')}` (ids in "
+            f"{kind.unit if kind else 'sentences'} of `{v.get('split')}` (ids in "
             "`verification.json`); its predictions equal the "
             "source checkpoint's, and every file's SHA-256 is listed in `kns_manifest.json`.",
         ]
@@ -441,12 +429,13 @@ def _limitations(inp: ModelCardInputs) -> str:
             "removed by fine-tuning; a model fine-tuned from the original float weights may score higher."
         )
     items.append(f"**Domain.** {DOMAIN_NOTE}")
-    if inp.task in ("ner", "joint"):
+    spec = task_spec(inp.task)
+    if spec.predicts_entities:
         items.append(
             "**Entity types.** Only KazNERD's types are predicted; rare types (see the support column) have "
             "few training examples and unreliable scores."
         )
-    if inp.task in ("stance", "joint"):
+    if spec.predicts_stance:
         items.append(
             "**Stance.** Labels express the attitude a single sentence states toward a target; the annotated "
             "layer is small, so per-class scores are uncertain (see the intervals)."
@@ -472,13 +461,14 @@ def _citation(inp: ModelCardInputs) -> str:
         CITATION,
         "```",
     ]
-    if inp.task in ("stance", "joint"):
+    if task_spec(inp.task).predicts_stance:
         lines += ["", STANCE_NOTE]
     return "\n".join(lines)
 
 
 def render_model_card(inp: ModelCardInputs) -> str:
-    task_title = TASK_TITLE.get(inp.task, inp.task)
+    spec = task_spec(inp.task)
+    task_title = spec.title
     name = inp.repo_id.split("/")[-1]
     intro = [
         f"# {name}: Kazakh {task_title}",
@@ -489,7 +479,7 @@ def render_model_card(inp: ModelCardInputs) -> str:
         "## Intended use",
         "",
     ]
-    if inp.task == "stance":
+    if not spec.predicts_entities:
         intro.append("Classify the stance (FAVOR, AGAINST, NONE) a Kazakh sentence expresses toward a named target.")
     else:
         intro.append(

@@ -33,7 +33,7 @@ def test_every_declared_member_of_a_task_resolves(name):
 @pytest.mark.parametrize("kind", sorted(METRIC_KINDS))
 def test_every_metric_kind_renders(kind):
     k = METRIC_KINDS[kind]
-    for member in (k.report_blocks, k.summary, k.leaderboard):
+    for member in (k.report_blocks, k.summary, k.leaderboard, k.card_tables):
         assert load_object(member) is not None, member
 
 

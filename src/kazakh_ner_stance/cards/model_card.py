@@ -303,11 +303,10 @@ def _data(inp: ModelCardInputs) -> str:
 
 
 def _part_results(m: dict, level: str) -> list[str]:
-    """The metric tables of one evaluated head, drawn by its metric kind's renderer; `level`:
-    heading marks. The renderer is the kind's `card_tables` ("module:function") when the
-    registry names one, else this module's `<kind>_tables`."""
+    """The metric tables of one evaluated head, drawn by its metric kind's `card_tables`
+    renderer; `level`: heading marks."""
     kind = metric_kind(m)
-    return load_object(getattr(kind, "card_tables", None) or f"{__name__}:{kind.name}_tables")(m, level)
+    return load_object(kind.card_tables)(m, level)
 
 
 def stance_tables(m: dict, level: str) -> list[str]:

@@ -53,6 +53,7 @@ class MetricKind:
     report_title: str
     summary: str  # (metrics) -> the short text printed after an evaluation
     leaderboard: str  # "module:attribute" of a LeaderboardColumns
+    card_tables: str  # (metrics, heading level) -> the model card's tables for this kind
     plot_color: str = "#5b7db8"
 
 
@@ -64,7 +65,9 @@ class TaskSpec:
     title: str  # "named-entity recognition"
     training_class: str  # "module:Class", a tasks.base.Task
     checkpoint_loader: str  # "module:function": (path, device=None, cpu_linear="torch") -> (model, tokenizer, extra)
-    evaluator: str  # "module:function": (cfg, checkpoint dir, training info) -> metrics.json dict
+    # "module:function": (cfg, checkpoint dir, training info) -> (metrics.json dict, extra files
+    # {name: text} written beside it such as predictions.tsv, default output folder name).
+    evaluator: str
     publish_verifier: str  # "module:function": re-scores a release (publish/model.py)
     # Metric kind of the evaluation: one name, or {part name: kind} for a multi-part task.
     metrics: str | Mapping[str, str]
@@ -103,6 +106,7 @@ def load_object(dotted: str) -> Any:
 
 _REPORT = "kazakh_ner_stance.evaluation.report"
 _COMPARE = "kazakh_ner_stance.evaluation.compare"
+_CARD = "kazakh_ner_stance.cards.model_card"
 
 METRIC_KINDS: dict[str, MetricKind] = {
     kind.name: kind
@@ -118,6 +122,7 @@ METRIC_KINDS: dict[str, MetricKind] = {
             ),
             report_blocks=f"{_REPORT}:ner_blocks", report_title="NER evaluation report",
             summary=f"{_REPORT}:ner_summary_text", leaderboard=f"{_COMPARE}:NER_COLUMNS",
+            card_tables=f"{_CARD}:ner_tables",
             plot_color="#5b7db8",
         ),
         MetricKind(
@@ -129,6 +134,7 @@ METRIC_KINDS: dict[str, MetricKind] = {
             ),
             report_blocks=f"{_REPORT}:stance_blocks", report_title="Stance evaluation report",
             summary=f"{_REPORT}:stance_summary_text", leaderboard=f"{_COMPARE}:STANCE_COLUMNS",
+            card_tables=f"{_CARD}:stance_tables",
             plot_color="#c0504d",
         ),
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KnsError
-from ..training.checkpoints import TRAINING_INFO, read_training_info
+from ..training.checkpoints import TRAINING_INFO, check_checkpoint
 from .common import (
     FORMAT_VERSION,
     VERIFICATION,
@@ -86,26 +86,6 @@ def select_checkpoint_files(ckpt: Path) -> tuple[list[str], list[tuple[str, str]
         else:
             skipped.append((name, "not a weight, config or tokenizer file"))
     return keep, skipped
-
-
-def check_checkpoint(ckpt) -> Path:
-    if ckpt in (None, "", "???"):
-        raise KnsError("no checkpoint given: pass checkpoint=DIR (a trained model folder, e.g. artifacts/runs/RUN/model)")
-    path = Path(str(ckpt)).expanduser()
-    if not path.is_dir():
-        raise KnsError(f"checkpoint folder not found: {path}")
-    missing = [n for n in ("config.json", "tokenizer_config.json", TRAINING_INFO) if not (path / n).is_file()]
-    if not ((path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()):
-        missing.insert(0, "model.safetensors")
-    if missing:
-        raise KnsError(
-            f"{path} is not a complete trained model (missing {', '.join(missing)}); point checkpoint= at the "
-            "run's `model/` folder written by scripts/train.py"
-        )
-    config = read_json(path / "config.json", "model config")
-    if not config.get("id2label"):
-        raise KnsError(f"{path}/config.json has no id2label label map")
-    return path.resolve()
 
 
 # --------------------------------------------------------------------------- verification data
@@ -578,8 +558,9 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
     from ..cards import ModelCardInputs, render_model_card, validate_model_card
     from ..models.prepare import base_provenance, describe_provenance
 
-    ckpt = check_checkpoint(cfg.get("checkpoint"))
-    info = read_training_info(ckpt)
+    ckpt, info = check_checkpoint(cfg.get("checkpoint"), training_record=True)
+    if not read_json(ckpt / "config.json", "model config").get("id2label"):
+        raise KnsError(f"{ckpt}/config.json has no id2label label map")
     task = str(info.get("task") or "ner")
     metrics_path = Path(str(cfg.get("metrics"))) if cfg.get("metrics") else ckpt / "eval" / "test" / "metrics.json"
     if not metrics_path.is_file():

@@ -157,7 +157,7 @@ def test_training_record_has_one_reader(tmp_path):
     from kazakh_ner_stance.training.checkpoints import TRAINING_INFO, read_training_info
 
     assert TRAINING_INFO == "kns_training.json"
-    assert publish_model.TRAINING_INFO is TRAINING_INFO and ner.read_training_info is read_training_info
+    assert publish_model.TRAINING_INFO is TRAINING_INFO and ner.check_checkpoint is checkpoints.check_checkpoint
     assert checkpoints.read_training_info is read_training_info
     assert read_training_info(tmp_path) == {} and run.training_info(tmp_path) == {}
     (tmp_path / TRAINING_INFO).write_text(json.dumps({"task": "stance", "train_time_s": 3.5}), encoding="utf-8")

@@ -62,7 +62,9 @@ def check_checkpoint(path, task: str | None = None, *, training_record: bool = F
     publish): `task` also refuses a checkpoint whose record names another task, and
     `training_record` requires kns_training.json (a release is described from it)."""
     if path is None or str(path) in ("", "???"):
-        raise KnsError("no checkpoint given: pass checkpoint=DIR (a trained model folder, e.g. artifacts/runs/RUN/model)")
+        raise KnsError(
+            "no checkpoint given: pass checkpoint=DIR (a trained model folder, e.g. artifacts/runs/RUN/model)"
+        )
     folder = Path(str(path)).expanduser()
     if not folder.is_dir():
         raise KnsError(f"checkpoint folder not found: {folder}")

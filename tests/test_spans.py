@@ -159,7 +159,9 @@ def test_one_checkpoint_check(tmp_path):
         check_checkpoint(tmp_path / "nope")
     with pytest.raises(KnsError, match=r"missing model\.safetensors, config\.json, tokenizer_config\.json\)"):
         check_checkpoint(tmp_path)
-    for name in ("config.json", "tokenizer_config.json", "model.safetensors"):
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    assert check_checkpoint(tmp_path, complete=False) == (tmp_path.resolve(), {})  # evaluate's: config.json only
+    for name in ("tokenizer_config.json", "model.safetensors"):
         (tmp_path / name).write_text("{}", encoding="utf-8")
     assert check_checkpoint(tmp_path) == (tmp_path.resolve(), {})
     with pytest.raises(KnsError, match=r"missing kns_training\.json"):

@@ -54,8 +54,9 @@ class EvalData:
 
 
 def check_checkpoint(path) -> Path:
-    """The resolved checkpoint folder, or a KnsError (training.checkpoints.check_checkpoint)."""
-    return checkpoints.check_checkpoint(path)[0]
+    """The resolved checkpoint folder, or a KnsError (training.checkpoints.check_checkpoint; the
+    task's loader checks the weights and tokenizer)."""
+    return checkpoints.check_checkpoint(path, complete=False)[0]
 
 
 def _first(d: dict, *keys, default=None):

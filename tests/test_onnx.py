@@ -135,3 +135,9 @@ def test_onnx_errors(ner_checkpoint, tmp_path):
         export_onnx(stance_like, tmp_path / "o2")
     with pytest.raises(KnsError, match="backend=onnx runs NER"):
         Predictor.from_pretrained(stance_like, backend="onnx")
+
+
+def test_onnx_tasks_are_the_plain_token_classifiers():
+    from kazakh_ner_stance.onnx_export import ONNX_TASKS
+
+    assert ONNX_TASKS == {"ner"}

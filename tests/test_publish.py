@@ -497,6 +497,14 @@ def test_local_registry_is_versioned_and_never_overwritten(tiny_checkpoint, tmp_
 # --------------------------------------------------------------------------- dataset releases
 
 
+def test_dataset_task_is_read_from_its_columns():
+    from kazakh_ner_stance.publish.dataset import _task_of
+
+    assert _task_of(["sent_id", "tokens", "ner_tags"]) == "ner"
+    assert _task_of(["id", "sent_id", "tokens", "start", "end", "target", "target_type", "label"]) == "stance"
+    assert _task_of(["sent_id", "tokens", "ner_tags", "targets", "split"]) == "joint"
+
+
 def test_dataset_release_parquet_card_and_row_check(tiny_ner_dataset, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
     from huggingface_hub import DatasetCard

@@ -149,6 +149,29 @@ def test_label_vocabularies_have_one_home():
     assert labels.__all__ and all(hasattr(labels, n) for n in labels.__all__)
 
 
+def test_one_checkpoint_check(tmp_path):
+    """training/checkpoints.check_checkpoint: what the loaders, evaluate and publish all say."""
+    from kazakh_ner_stance.training.checkpoints import TRAINING_INFO, check_checkpoint
+
+    with pytest.raises(KnsError, match="no checkpoint given"):
+        check_checkpoint("???")
+    with pytest.raises(KnsError, match="checkpoint folder not found"):
+        check_checkpoint(tmp_path / "nope")
+    with pytest.raises(KnsError, match=r"missing model\.safetensors, config\.json, tokenizer_config\.json\)"):
+        check_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    assert check_checkpoint(tmp_path, complete=False) == (tmp_path.resolve(), {})  # evaluate's: config.json only
+    for name in ("tokenizer_config.json", "model.safetensors"):
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    assert check_checkpoint(tmp_path) == (tmp_path.resolve(), {})
+    with pytest.raises(KnsError, match=r"missing kns_training\.json"):
+        check_checkpoint(tmp_path, training_record=True)
+    (tmp_path / TRAINING_INFO).write_text(json.dumps({"task": "stance"}), encoding="utf-8")
+    assert check_checkpoint(tmp_path, "stance", training_record=True)[1] == {"task": "stance"}
+    with pytest.raises(KnsError, match="is a 'stance' checkpoint, not a ner one"):
+        check_checkpoint(tmp_path, "ner")
+
+
 def test_training_record_has_one_reader(tmp_path):
     from kazakh_ner_stance.evaluation import run
     from kazakh_ner_stance.publish import model as publish_model
@@ -157,7 +180,7 @@ def test_training_record_has_one_reader(tmp_path):
     from kazakh_ner_stance.training.checkpoints import TRAINING_INFO, read_training_info
 
     assert TRAINING_INFO == "kns_training.json"
-    assert publish_model.TRAINING_INFO is TRAINING_INFO and ner.read_training_info is read_training_info
+    assert publish_model.TRAINING_INFO is TRAINING_INFO and ner.check_checkpoint is checkpoints.check_checkpoint
     assert checkpoints.read_training_info is read_training_info
     assert read_training_info(tmp_path) == {} and run.training_info(tmp_path) == {}
     (tmp_path / TRAINING_INFO).write_text(json.dumps({"task": "stance", "train_time_s": 3.5}), encoding="utf-8")

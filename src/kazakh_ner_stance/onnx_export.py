@@ -31,12 +31,18 @@ from pathlib import Path
 
 from .atomic import replace_dir
 from .errors import KnsError
+from .tasks.registry import TASKS, task_spec
 from .training.checkpoints import TRAINING_INFO
 
 log = logging.getLogger(__name__)
 
 EXPORTERS = ("auto", "dynamo", "legacy")
 MIN_OPSET = 17
+
+# Tasks whose checkpoints export to ONNX (and run with predict's backend=onnx): the plain token
+# classifiers, tasks that find entities and nothing else (export_model traces logits of shape
+# [batch, sequence, labels]). A declared TaskSpec flag (`onnx_export`) would say this directly.
+ONNX_TASKS = frozenset(name for name, spec in TASKS.items() if spec.predicts_entities and not spec.predicts_stance)
 
 # Verification sentences: real Kazakh, mixed lengths (padding inside every batch).
 VERIFY_SENTENCES = [
@@ -142,18 +148,17 @@ def export_onnx(checkpoint, out_dir=None, opset: int = MIN_OPSET, exporter: str 
     import transformers
 
     from .predict import ONNX_FILE, checkpoint_task
-    from .tasks.ner import load_ner_checkpoint
 
     src = Path(str(checkpoint)).expanduser()
     if not src.is_dir():
         raise KnsError(f"checkpoint folder not found: {src}")
     task = checkpoint_task(src)
-    if task != "ner":
+    if task not in ONNX_TASKS:
         raise KnsError(f"ONNX export covers NER checkpoints; {src} is a {task!r} checkpoint")
     out = Path(str(out_dir)).expanduser() if out_dir else src / "onnx"
     if out.exists() and not overwrite:
         raise KnsError(f"{out} exists; pass overwrite=true to replace it")
-    model, tokenizer, id2label = load_ner_checkpoint(src)
+    model, tokenizer, id2label = task_spec(task).load("checkpoint_loader")(src)
     from .predict import _trained_max_length
 
     max_length = _trained_max_length(src)
@@ -176,7 +181,7 @@ def export_onnx(checkpoint, out_dir=None, opset: int = MIN_OPSET, exporter: str 
                 shutil.copy2(src / name, stage / name)
         info = {
             "source_checkpoint": str(src.resolve()),
-            "task": "ner",
+            "task": task,
             "exporter": used,
             "opset": int(opset),
             "inputs": {"input_ids": "int64 [batch, sequence]", "attention_mask": "int64 [batch, sequence]"},

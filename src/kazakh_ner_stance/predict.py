@@ -62,6 +62,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from .atomic import replace_file
 from .errors import DataValidationError, KnsError, Problem, invalid_utf8_message
 from .labels import TARGET_TYPES, entity_types_of, iob2_spans, repair_iob2
+from .onnx_export import ONNX_TASKS
+from .tasks.registry import TASKS
 from .training.checkpoints import read_training_info
 
 log = logging.getLogger(__name__)
@@ -326,6 +328,11 @@ def checkpoint_task(path: Path) -> str:
     raise KnsError(f"cannot tell which task {path} was trained for (no kns_training.json, architectures={archs})")
 
 
+def _task_with(entities: bool, stance: bool) -> str:
+    """The registered task whose model finds entities and/or gives stance (both: one model)."""
+    return next(s.name for s in TASKS.values() if (s.predicts_entities, s.predicts_stance) == (entities, stance))
+
+
 def _trained_max_length(path: Path) -> int | None:
     try:
         return int(read_training_info(path)["config"]["task"]["max_length"])
@@ -388,37 +395,34 @@ class Predictor:
             raise KnsError(f"checkpoint folder not found: {path}")
         task = checkpoint_task(path)
         ner = stance = joint = None
-        if backend == "onnx" and task != "ner":
+        if backend == "onnx" and task not in ONNX_TASKS:
             raise KnsError(f"backend=onnx runs NER checkpoints only; {path} is a {task!r} checkpoint (use backend=torch)")
-        if task == "ner":
-            if backend == "onnx":
-                ner = cls._load_onnx_ner(path, onnx_dir, num_threads)
-            else:
-                from .tasks.ner import load_ner_checkpoint
-
-                ner = load_ner_checkpoint(path, device=device, cpu_linear=cpu_linear)
+        if task not in TASKS:
+            raise KnsError(f"{path}: unknown task {task!r} in kns_training.json")
+        spec = TASKS[task]
+        if backend == "onnx":
+            loaded = cls._load_onnx_ner(path, onnx_dir, num_threads)
+        else:
+            loaded = spec.load("checkpoint_loader")(path, device=device, cpu_linear=cpu_linear)
+        if spec.predicts_entities and spec.predicts_stance:  # one model finds entities and their stance
+            joint = loaded
+        elif spec.predicts_stance:
+            stance = loaded
+        else:
+            ner = loaded
             if kwargs.get("max_length") is None:  # the window the model was trained with
                 kwargs["max_length"] = _trained_max_length(path)
-        elif task == "stance":
-            from .tasks.stance import load_stance_checkpoint
-
-            stance = load_stance_checkpoint(path, device=device, cpu_linear=cpu_linear)
-        elif task == "joint":
-            from .tasks.joint import load_joint_checkpoint
-
-            joint = load_joint_checkpoint(path, device=device, cpu_linear=cpu_linear)
-        else:
-            raise KnsError(f"{path}: unknown task {task!r} in kns_training.json")
         if stance_checkpoint:
-            if stance is not None or joint is not None:
+            if spec.predicts_stance:
                 raise KnsError("stance_checkpoint goes with a NER checkpoint; this checkpoint already predicts stance")
             spath = Path(str(stance_checkpoint)).expanduser()
-            stask = checkpoint_task(spath) if spath.is_dir() else "stance"
-            if stask != "stance":
+            if not spath.is_dir():
+                raise KnsError(f"checkpoint folder not found: {spath}")
+            stask = checkpoint_task(spath)
+            sspec = TASKS.get(stask)
+            if sspec is None or sspec.predicts_entities or not sspec.predicts_stance:
                 raise KnsError(f"stance_checkpoint {spath} is a {stask!r} checkpoint, not a stance one")
-            from .tasks.stance import load_stance_checkpoint
-
-            stance = load_stance_checkpoint(spath, device=device, cpu_linear=cpu_linear)
+            stance = sspec.load("checkpoint_loader")(spath, device=device, cpu_linear=cpu_linear)
         if kwargs.get("max_length") is None:
             kwargs.pop("max_length", None)
         return cls(ner=ner, stance=stance, joint=joint, backend=backend, **kwargs)
@@ -436,9 +440,11 @@ class Predictor:
 
     @property
     def task(self) -> str:
+        """The registered task of the loaded model, or "A+B" for a NER model with a stance model."""
         if self.joint is not None:
-            return "joint"
-        return "+".join(name for name, part in (("ner", self.ner), ("stance", self.stance)) if part is not None)
+            return _task_with(entities=True, stance=True)
+        return "+".join(_task_with(entities=finds_entities, stance=not finds_entities)
+                        for finds_entities, part in ((True, self.ner), (False, self.stance)) if part is not None)
 
     def describe(self) -> dict:
         """What this predictor predicts: task, backend, entity types, stance labels and the

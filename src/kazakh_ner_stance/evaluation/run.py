@@ -34,6 +34,7 @@ from ..atomic import swap_into_place
 from ..errors import KnsError
 from ..labels import STANCE_LABELS, entity_types_of
 from ..tasks.registry import TASKS, TaskSpec, task_spec
+from ..training import checkpoints
 from ..training.checkpoints import read_training_info
 from .ner_metrics import compute_ner_metrics
 from .report import summary_text, write_report
@@ -54,16 +55,9 @@ class EvalData:
 
 
 def check_checkpoint(path) -> Path:
-    if path is None or str(path) in ("", "???"):
-        raise KnsError("no checkpoint given: pass checkpoint=DIR (a folder written by training)")
-    ckpt = Path(str(path)).expanduser()
-    if not ckpt.exists():
-        raise KnsError(f"checkpoint {ckpt} does not exist")
-    if not ckpt.is_dir():
-        raise KnsError(f"checkpoint {ckpt} is not a folder")
-    if not (ckpt / "config.json").is_file():
-        raise KnsError(f"checkpoint {ckpt} has no config.json: not a saved model folder")
-    return ckpt.resolve()
+    """The resolved checkpoint folder, or a KnsError (training.checkpoints.check_checkpoint; the
+    task's loader checks the weights and tokenizer)."""
+    return checkpoints.check_checkpoint(path, complete=False)[0]
 
 
 def _first(d: dict, *keys, default=None):

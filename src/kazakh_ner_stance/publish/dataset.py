@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import KnsError
+from ..tasks.registry import TASKS
 from .common import FORMAT_VERSION, VERIFICATION, ReleaseVerificationError, hub_offline, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,21 @@ def parquet_digest(path: Path) -> tuple[int, str, list[str]]:
     return table.num_rows, _rows_digest(table.to_pylist()), list(table.column_names)
 
 
+# The columns by which a built dataset shows what it trains, read against the registry's
+# TaskSpec flags (data/build.py, stance/dataset.py): entity tags for predicts_entities, gold
+# stance `targets` beside them for predicts_stance too. A dataset without entity tags is a
+# stance dataset (one target and its `label` per row).
+ENTITY_COLUMNS = ("ner_tags",)
+STANCE_COLUMNS = ("targets",)
+
+
 def _task_of(columns: list[str]) -> str:
-    if "ner_tags" in columns and "targets" in columns:
-        return "joint"
-    if "ner_tags" in columns:
-        return "ner"
-    return "stance"
+    entities = any(c in columns for c in ENTITY_COLUMNS)
+    stance = not entities or any(c in columns for c in STANCE_COLUMNS)
+    for spec in TASKS.values():
+        if (spec.predicts_entities, spec.predicts_stance) == (entities, stance):
+            return spec.name
+    raise KnsError(f"no registered task trains on a dataset with columns {columns}")
 
 
 def stage_dataset(cfg, tmp: Path, repo_id: str, version: str) -> dict:

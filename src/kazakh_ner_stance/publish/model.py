@@ -17,9 +17,11 @@ import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import KnsError
-from ..training.checkpoints import TRAINING_INFO, read_training_info
+from ..tasks.registry import TASKS, task_spec
+from ..training.checkpoints import TRAINING_INFO, check_checkpoint
 from .common import (
     FORMAT_VERSION,
     VERIFICATION,
@@ -86,26 +88,6 @@ def select_checkpoint_files(ckpt: Path) -> tuple[list[str], list[tuple[str, str]
         else:
             skipped.append((name, "not a weight, config or tokenizer file"))
     return keep, skipped
-
-
-def check_checkpoint(ckpt) -> Path:
-    if ckpt in (None, "", "???"):
-        raise KnsError("no checkpoint given: pass checkpoint=DIR (a trained model folder, e.g. artifacts/runs/RUN/model)")
-    path = Path(str(ckpt)).expanduser()
-    if not path.is_dir():
-        raise KnsError(f"checkpoint folder not found: {path}")
-    missing = [n for n in ("config.json", "tokenizer_config.json", TRAINING_INFO) if not (path / n).is_file()]
-    if not ((path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()):
-        missing.insert(0, "model.safetensors")
-    if missing:
-        raise KnsError(
-            f"{path} is not a complete trained model (missing {', '.join(missing)}); point checkpoint= at the "
-            "run's `model/` folder written by scripts/train.py"
-        )
-    config = read_json(path / "config.json", "model config")
-    if not config.get("id2label"):
-        raise KnsError(f"{path}/config.json has no id2label label map")
-    return path.resolve()
 
 
 # --------------------------------------------------------------------------- verification data
@@ -286,17 +268,21 @@ def check_against_metrics_json(metrics: dict, scores: dict, whole_split: bool, p
 
 
 def build_verification(ckpt: Path, task: str, metrics: dict, metrics_path: Path, info: dict, vcfg) -> dict:
-    """verification.json for a model release, scored with the source checkpoint."""
+    """verification.json for a model release, scored with the source checkpoint by the task's
+    publish verifier (tasks/registry.py)."""
     base = {"format": FORMAT_VERSION, "task": task}
-    if task == "stance":
-        return {**base, **build_stance_verification(ckpt, metrics, info, vcfg)}
-    if task == "joint":
-        return {**base, **build_joint_verification(ckpt, metrics, info, vcfg)}
-    if task != "ner":
+    if task not in TASKS:
         reason = (f"re-scoring {task} checkpoints is not wired into releases yet; this release is checked by its "
                   "manifest (every file's SHA-256) only")
         log.warning("no sample re-scoring: %s", reason)
         return {**base, "check": "manifest only", "reason": reason}
+    verifier = task_spec(task).load("publish_verifier")
+    return {**base, **verifier(ckpt, metrics, metrics_path, info, vcfg)}
+
+
+def build_ner_verification(ckpt: Path, metrics: dict, metrics_path: Path, info: dict, vcfg) -> dict:
+    """A seeded sample of the sentences the evaluation scored, re-scored with the source
+    checkpoint and checked against metrics.json (its numbers, or its predictions.tsv)."""
     data = load_eval_sentences(metrics, info, vcfg.get("verify_data"))
     idx = sample_indices(len(data.tokens), vcfg.get("sample_size"), int(vcfg.get("seed", 0)))
     whole = len(idx) == len(data.tokens)
@@ -310,7 +296,6 @@ def build_verification(ckpt: Path, task: str, metrics: dict, metrics_path: Path,
                                           float(vcfg.get("min_eval_agreement", 0.99)))
     log.info("verification sample: %d sentences of %s (%s)", len(idx), data.split, compared)
     return {
-        **base,
         "check": "sample re-scoring",
         "split": data.split,
         "data": {"kind": data.kind, "fingerprint": data.fingerprint, "n_sentences": len(data.tokens)},
@@ -486,46 +471,89 @@ def build_joint_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dic
     }
 
 
+# --------------------------------------------------------------------------- the verifiers
+
+
+@dataclass(frozen=True)
+class ReleaseVerifier:
+    """How the releases of one task are checked: a TaskSpec's `publish_verifier`.
+
+    Called at build time as `verifier(ckpt, metrics, metrics_path, info, vcfg)`, it returns
+    verification.json's check, scored with the source checkpoint. `verify_model_sample` then
+    reloads the release and re-scores the stored sample with `predict` and `score`."""
+
+    build: Callable[..., dict]  # (ckpt, metrics, metrics_path, info, vcfg) -> the check
+    predict: Callable[[Path, dict], tuple]  # (release folder, verification.json) -> predictions
+    score: Callable[[dict, tuple], dict]  # (the stored sample, predictions) -> scores like `expected`
+    headline: Callable[[dict], str]  # scores -> the numbers the verify message quotes
+    unit: str  # what the sample counts
+    unavailable: Callable[[], str | None] = lambda: None  # why the sample cannot be re-scored here
+
+    def __call__(self, ckpt: Path, metrics: dict, metrics_path: Path, info: dict, vcfg) -> dict:
+        return self.build(ckpt, metrics, metrics_path, info, vcfg)
+
+
+def _stance_unavailable() -> str | None:
+    if _stance_backend() is None:
+        return "stance inference (kazakh_ner_stance.tasks.stance) is not available"
+    return None
+
+
+verify_ner_release = ReleaseVerifier(
+    build=build_ner_verification,
+    predict=lambda folder, v: ner_predict(folder, v["sample"]["tokens"], v["predict"]["batch_size"],
+                                          v["predict"]["max_length"]),
+    score=lambda s, out: ner_scores(s["gold"], *out),
+    headline=lambda got: f"micro F1 {got['micro']['f1']:.4f}",
+    unit="sentences",
+)
+verify_stance_release = ReleaseVerifier(
+    build=lambda ckpt, metrics, metrics_path, info, vcfg: build_stance_verification(ckpt, metrics, info, vcfg),
+    predict=lambda folder, v: stance_predict(folder, v["sample"]["items"], v["predict"]["batch_size"]),
+    score=lambda s, out: stance_sample_scores(s["gold"], *out),
+    headline=lambda got: f"macro F1 {got['macro_f1']:.4f}",
+    unit="items",
+    unavailable=_stance_unavailable,
+)
+verify_joint_release = ReleaseVerifier(
+    build=lambda ckpt, metrics, metrics_path, info, vcfg: build_joint_verification(ckpt, metrics, info, vcfg),
+    predict=lambda folder, v: joint_predict(folder, v["sample"]["tokens"], v["sample"]["spans"],
+                                            v["predict"]["batch_size"]),
+    score=lambda s, out: joint_sample_scores(s["gold"], out[0], out[1], s["gold_stance"], out[2], out[3]),
+    headline=lambda got: (f"NER micro F1 {got['ner']['micro']['f1']:.4f}, "
+                          f"stance macro F1 {got['stance']['macro_f1']:.4f}"),
+    unit="sentences",
+)
+
+
 def verify_model_sample(folder: Path) -> str:
-    """Reload the release with the Hub switched off and re-score verification.json's sample."""
+    """Reload the release with the Hub switched off and re-score verification.json's sample
+    (its task's publish verifier: how to predict, score and describe it)."""
     v = read_json(Path(folder) / VERIFICATION, "verification file")
     if v.get("check") != "sample re-scoring":
         return f"sample check skipped: {v.get('reason', 'not recorded')}"
     s = v["sample"]
-    stance = v.get("task") == "stance"
-    if stance and _stance_backend() is None:
-        return "sample check skipped: stance inference (kazakh_ner_stance.tasks.stance) is not available"
-    joint = v.get("task") == "joint"
+    verifier = task_spec(v.get("task") or "ner").load("publish_verifier")  # the oldest records are NER's
+    reason = verifier.unavailable()
+    if reason:
+        return f"sample check skipped: {reason}"
     with hub_offline():
         try:
-            if joint:
-                tags, conf, st, st_conf = joint_predict(Path(folder), s["tokens"], s["spans"], v["predict"]["batch_size"])
-            elif stance:
-                pred, conf = stance_predict(Path(folder), s["items"], v["predict"]["batch_size"])
-            else:
-                pred, conf = ner_predict(Path(folder), s["tokens"], v["predict"]["batch_size"],
-                                         v["predict"]["max_length"])
+            out = verifier.predict(Path(folder), v)
         except KnsError:
             raise
         except Exception as err:  # a corrupt weight file, a broken config: refuse, clearly
             raise ReleaseVerificationError(f"the release in {folder} does not reload: {err}") from None
-    if joint:
-        got = joint_sample_scores(s["gold"], tags, conf, s["gold_stance"], st, st_conf)
-    else:
-        got = stance_sample_scores(s["gold"], pred, conf) if stance else ner_scores(s["gold"], pred, conf)
+    got = verifier.score(s, out)
     diffs = compare_scores(v["expected"], got, float(v.get("tolerance") or 1e-6))
     n = len(s["gold"])
     if diffs:
         raise ReleaseVerificationError(
             f"the release in {folder} does not reproduce the source checkpoint on its {n} verification "
-            f"{'items' if stance else 'sentences'} (were the weights changed?); refusing to publish:\n- "
+            f"{verifier.unit} (were the weights changed?); refusing to publish:\n- "
             + "\n- ".join(diffs[:20])
         )
-    if joint:
-        headline = f"NER micro F1 {got['ner']['micro']['f1']:.4f}, stance macro F1 {got['stance']['macro_f1']:.4f}"
-    else:
-        headline = f"macro F1 {got['macro_f1']:.4f}" if stance else f"micro F1 {got['micro']['f1']:.4f}"
-    return (f"reloaded offline; {n} {'items' if stance else 'sentences'} of `{v['split']}` re-scored: {headline}, "
+    return (f"reloaded offline; {n} {verifier.unit} of `{v['split']}` re-scored: {verifier.headline(got)}, "
             "predictions identical to the source checkpoint's")
 
 
@@ -578,8 +606,9 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
     from ..cards import ModelCardInputs, render_model_card, validate_model_card
     from ..models.prepare import base_provenance, describe_provenance
 
-    ckpt = check_checkpoint(cfg.get("checkpoint"))
-    info = read_training_info(ckpt)
+    ckpt, info = check_checkpoint(cfg.get("checkpoint"), training_record=True)
+    if not read_json(ckpt / "config.json", "model config").get("id2label"):
+        raise KnsError(f"{ckpt}/config.json has no id2label label map")
     task = str(info.get("task") or "ner")
     metrics_path = Path(str(cfg.get("metrics"))) if cfg.get("metrics") else ckpt / "eval" / "test" / "metrics.json"
     if not metrics_path.is_file():
@@ -589,7 +618,8 @@ def stage_model(cfg, tmp: Path, repo_id: str, version: str) -> dict:
         )
     metrics = read_json(metrics_path, "evaluation metrics")
     m_task = metrics.get("task")
-    if m_task and task in ("ner", "stance") and m_task != task:
+    kind = TASKS[task].metric_kind if task in TASKS else None  # a multi-part task's metrics name no kind
+    if m_task and kind is not None and m_task != kind.name:
         raise KnsError(f"{metrics_path} evaluates a {m_task} model but {ckpt} is a {task} model")
     if metrics.get("data_fingerprint") and info.get("data_fingerprint") \
             and metrics["data_fingerprint"] != info["data_fingerprint"]:

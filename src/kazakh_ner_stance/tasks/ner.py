@@ -8,12 +8,11 @@ so no gold word is ever lost to truncation, in training or in prediction.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import KnsError
 from ..labels import repair_iob2
-from ..training.checkpoints import read_training_info
+# check_checkpoint: also what the stance and joint loaders import from here.
+from ..training.checkpoints import check_checkpoint
 from .base import Task
 from .windows import word_windows
 
@@ -209,33 +208,6 @@ def predict_word_tags(
         tags.append(repair_iob2([id2label[int(b)] for b in best]))
         scores.append([float(probs[i, b]) for i, b in enumerate(best)])
     return (tags, scores) if return_scores else tags
-
-
-CHECKPOINT_FILES = ("config.json",)
-
-
-def is_complete_checkpoint(path: Path) -> bool:
-    path = Path(path)
-    has_weights = (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()
-    return (path / "config.json").is_file() and has_weights and (path / "tokenizer_config.json").is_file()
-
-
-def check_checkpoint(path, task: str) -> tuple[Path, dict]:
-    """(folder, training record) of a complete checkpoint of `task`, or a KnsError saying what
-    is wrong. Shared by the ner, stance and joint loaders."""
-    path = Path(path)
-    if not path.is_dir():
-        raise KnsError(f"checkpoint folder not found: {path}")
-    if not is_complete_checkpoint(path):
-        raise KnsError(
-            f"{path} is not a complete checkpoint (needs config.json, model.safetensors and a tokenizer); "
-            "a run killed mid-save never renames its temporary folder into place, so point at the run's "
-            "`model/` folder or a `checkpoint-N` folder that holds these files"
-        )
-    info = read_training_info(path)
-    if info.get("task") not in (None, task):
-        raise KnsError(f"{path} is a {info.get('task')!r} checkpoint, not a {task} one")
-    return path, info
 
 
 def ready_for_inference(model, device: str | None = None, cpu_linear: str = "torch"):

@@ -40,6 +40,51 @@ def read_training_info(path) -> dict:
     return data
 
 
+def missing_checkpoint_files(path, training_record: bool = False, complete: bool = True) -> list[str]:
+    """What a saved model folder lacks of config.json, the safetensors weights (one file or an
+    index of shards) and the tokenizer (only config.json unless `complete`), and of the training
+    record when `training_record`."""
+    path = Path(path)
+    needed = ("config.json", "tokenizer_config.json") if complete else ("config.json",)
+    missing = [n for n in needed if not (path / n).is_file()]
+    if training_record and not (path / TRAINING_INFO).is_file():
+        missing.append(TRAINING_INFO)
+    if complete and not ((path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()):
+        missing.insert(0, "model.safetensors")
+    return missing
+
+
+def is_complete_checkpoint(path) -> bool:
+    return Path(path).is_dir() and not missing_checkpoint_files(path)
+
+
+def check_checkpoint(path, task: str | None = None, *, training_record: bool = False,
+                     complete: bool = True) -> tuple[Path, dict]:
+    """(resolved folder, training record) of a complete saved model, or a KnsError saying what is
+    wrong. The one check behind every verb that opens a checkpoint (the task loaders, evaluate,
+    publish): `task` also refuses a checkpoint whose record names another task,
+    `training_record` requires kns_training.json (a release is described from it), and
+    complete=False asks for config.json only (evaluate: its task's loader checks the rest)."""
+    if path is None or str(path) in ("", "???"):
+        raise KnsError(
+            "no checkpoint given: pass checkpoint=DIR (a trained model folder, e.g. artifacts/runs/RUN/model)"
+        )
+    folder = Path(str(path)).expanduser()
+    if not folder.is_dir():
+        raise KnsError(f"checkpoint folder not found: {folder}")
+    missing = missing_checkpoint_files(folder, training_record, complete)
+    if missing:
+        raise KnsError(
+            f"{folder} is not a complete checkpoint (missing {', '.join(missing)}); a run killed mid-save never "
+            "renames its temporary folder into place, so point at the run's `model/` folder (written by "
+            "scripts/train.py) or a `checkpoint-N` folder that holds these files"
+        )
+    info = read_training_info(folder)
+    if task is not None and info.get("task") not in (None, task):
+        raise KnsError(f"{folder} is a {info.get('task')!r} checkpoint, not a {task} one")
+    return folder.resolve(), info
+
+
 def write_json_atomic(path: Path, data) -> None:
     with replace_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, ensure_ascii=False, indent=2, sort_keys=True)

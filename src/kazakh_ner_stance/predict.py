@@ -64,7 +64,7 @@ from .errors import DataValidationError, KnsError, Problem, invalid_utf8_message
 from .labels import TARGET_TYPES, entity_types_of, iob2_spans, repair_iob2
 from .onnx_export import ONNX_TASKS
 from .tasks.registry import TASKS
-from .training.checkpoints import read_training_info
+from .training.checkpoints import read_training_info, trained_windows
 
 log = logging.getLogger(__name__)
 
@@ -333,13 +333,6 @@ def _task_with(entities: bool, stance: bool) -> str:
     return next(s.name for s in TASKS.values() if (s.predicts_entities, s.predicts_stance) == (entities, stance))
 
 
-def _trained_max_length(path: Path) -> int | None:
-    try:
-        return int(read_training_info(path)["config"]["task"]["max_length"])
-    except (KeyError, TypeError, ValueError, KnsError):
-        return None
-
-
 # --------------------------------------------------------------------------- predictor
 
 
@@ -411,7 +404,7 @@ class Predictor:
         else:
             ner = loaded
             if kwargs.get("max_length") is None:  # the window the model was trained with
-                kwargs["max_length"] = _trained_max_length(path)
+                kwargs["max_length"] = trained_windows(path)["max_length"]
         if stance_checkpoint:
             if spec.predicts_stance:
                 raise KnsError("stance_checkpoint goes with a NER checkpoint; this checkpoint already predicts stance")

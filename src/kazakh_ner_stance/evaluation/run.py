@@ -85,7 +85,6 @@ def training_info(ckpt: Path) -> dict:
         "data_fingerprint": _first(raw, "dataset_fingerprint", "data_fingerprint", "fingerprint"),
         "train_time_s": _first(raw, "train_time_s", "train_time_seconds", "train_runtime"),
         "git_commit": _first(raw, "git_commit", "commit", "git.commit", "git"),
-        "task_config": (raw.get("config") or {}).get("task") or {},
     }
 
 
@@ -268,16 +267,15 @@ def evaluate_ner(cfg: DictConfig, ckpt: Path, info: dict) -> tuple[dict, EvalDat
         raise
     except (OSError, ValueError) as err:
         raise KnsError(f"cannot load checkpoint {ckpt}: {err}") from err
-    # Windows as the run trained and scored them (task.max_length / window_overlap in
-    # kns_training.json), so evaluate.py reproduces the run's own test score; `max_length=`
-    # overrides the length.
-    trained = info.get("task_config") or {}
+    # Windows as the run trained and scored them, so evaluate.py reproduces the run's own test
+    # score; `max_length=` overrides the length.
+    trained = checkpoints.trained_windows(ckpt)
     kwargs = {"batch_size": int(cfg.get("batch_size") or 32)}
-    max_length = cfg.get("max_length") or trained.get("max_length")
+    max_length = cfg.get("max_length") or trained["max_length"]
     if max_length:
         kwargs["max_length"] = int(max_length)
-    if trained.get("window_overlap") is not None:
-        kwargs["overlap"] = int(trained["window_overlap"])
+    if trained["overlap"] is not None:
+        kwargs["overlap"] = trained["overlap"]
     pred = predict_word_tags(model, tokenizer, data.tokens, **kwargs)
     if len(pred) != len(data.tokens) or any(len(p) != len(t) for p, t in zip(pred, data.tokens)):
         raise RuntimeError("internal: predict_word_tags did not return one tag per gold word")

@@ -21,7 +21,7 @@ from typing import Callable
 
 from ..errors import KnsError
 from ..tasks.registry import TASKS, task_spec
-from ..training.checkpoints import TRAINING_INFO, check_checkpoint
+from ..training.checkpoints import TRAINING_INFO, check_checkpoint, trained_windows
 from .common import (
     FORMAT_VERSION,
     VERIFICATION,
@@ -164,9 +164,13 @@ def ner_predict(folder: Path, tokens: list[list[str]], batch_size: int, max_leng
     from ..tasks.ner import load_ner_checkpoint, predict_word_tags
 
     model, tokenizer, _ = load_ner_checkpoint(folder)
+    # The run's own windows (as evaluate.py scores it), unless the verification sets a length.
+    trained = trained_windows(folder)
     kwargs = {"batch_size": int(batch_size), "return_scores": True}
-    if max_length:
-        kwargs["max_length"] = int(max_length)
+    if max_length or trained["max_length"]:
+        kwargs["max_length"] = int(max_length or trained["max_length"])
+    if trained["overlap"] is not None:
+        kwargs["overlap"] = trained["overlap"]
     return predict_word_tags(model, tokenizer, tokens, **kwargs)
 
 

@@ -85,6 +85,22 @@ def check_checkpoint(path, task: str | None = None, *, training_record: bool = F
     return folder.resolve(), info
 
 
+def trained_windows(path) -> dict:
+    """The sub-word windows checkpoint `path`'s run trained and scored NER with: {"max_length",
+    "overlap"} from its training record's task config, each None when not recorded. Every
+    re-scoring of the checkpoint (evaluate.py, publish's check, the Predictor) uses them, so they
+    reproduce the run's own scores."""
+    task = (read_training_info(path).get("config") or {}).get("task") or {}
+
+    def _int(key):
+        try:
+            return int(task[key]) if task.get(key) is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    return {"max_length": _int("max_length"), "overlap": _int("window_overlap")}
+
+
 def write_json_atomic(path: Path, data) -> None:
     with replace_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, ensure_ascii=False, indent=2, sort_keys=True)

@@ -37,6 +37,7 @@ import json
 import logging
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -364,25 +365,63 @@ def _check_out_dir(opt: BuildOptions) -> None:
 
 def build_ner_dataset(opt: BuildOptions) -> dict:
     """Build the dataset described by `opt`; returns stats.json's content (plus timings)."""
-    import datasets
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
     _check_out_dir(opt)
-    sources, ignored, origin = _resolve_sources(opt)
-    source_root = next(iter(sources.values())).parent
-    present = [s for s in SPLITS if s in sources]
-    bar = tqdm(total=len(present) + 6, desc="build_dataset", unit="step", disable=not opt.progress)
+    src = _Sources(*_resolve_sources(opt))
+    bar = tqdm(total=len(src.present) + 6, desc="build_dataset", unit="step", disable=not opt.progress)
+    with _timed(timings, "read"):
+        read = _read_and_validate(opt, src, bar)
+    with _timed(timings, "normalise"):
+        report = _normalise(opt, src, read, bar)
+    with _timed(timings, "split"):
+        splits = _split(opt, src, read, bar)
+    stats = _build_stats(opt, src, read, report, splits)
+    with _timed(timings, "write"):
+        _write_and_swap(opt, stats, splits, bar)
+    timings["total"] = time.perf_counter() - started
+    return {**stats, "timings": timings}
 
-    # 1. read + validate everything, collecting all problems
+
+# Phases of build_ner_dataset, in the order it calls them.
+
+
+@dataclass
+class _Sources:
+    """The source files of a build: split -> file, the candidates not used, where they came from."""
+
+    files: dict[str, Path]
+    ignored: list[dict]
+    origin: dict
+
+    @property
+    def present(self) -> list[str]:
+        return [s for s in SPLITS if s in self.files]
+
+    @property
+    def root(self) -> Path:
+        return next(iter(self.files.values())).parent
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    """Record in `timings[name]` how long the block took (nothing when it raises)."""
     t = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - t
+
+
+def _read_and_validate(opt: BuildOptions, src: _Sources, bar) -> dict[str, tuple[list[Sentence], object]]:
+    """split -> (sentences, read stats) of every source file. All problems of all files (bad
+    lines, duplicate sentence IDs across files) are raised together, before anything is written."""
     problems: list[Problem] = []
     read: dict[str, tuple[list[Sentence], object]] = {}
-    for split in present:
-        bar.set_postfix_str(f"read {sources[split].name}")
+    for split in src.present:
+        bar.set_postfix_str(f"read {src.files[split].name}")
         try:
-            read[split] = read_iob2(sources[split], opt.entity_types, opt.orphan_inside)
+            read[split] = read_iob2(src.files[split], opt.entity_types, opt.orphan_inside)
         except DataValidationError as err:
             problems.extend(err.problems)
         bar.update()
@@ -391,12 +430,12 @@ def build_ner_dataset(opt: BuildOptions) -> dict:
         raise DataValidationError(problems)
     # sentence IDs: generated for files without them, unique across all files
     seen: dict[str, tuple[str, int]] = {}
-    for split in present:
+    for split in src.present:
         sentences, stats = read[split]
         for index, sent in enumerate(sentences):
             if sent.sent_id is None:
                 sent.sent_id = f"{split}-{index}"
-            where = (str(sources[split]), sent.line - 1 if stats.has_sent_ids else sent.line)
+            where = (str(src.files[split]), sent.line - 1 if stats.has_sent_ids else sent.line)
             if sent.sent_id in seen:
                 first = seen[sent.sent_id]
                 problems.append(
@@ -407,17 +446,18 @@ def build_ner_dataset(opt: BuildOptions) -> dict:
     if problems:
         bar.close()
         raise DataValidationError(problems)
-    if not any(read[s][0] for s in present):
+    if not any(read[s][0] for s in src.present):
         bar.close()
-        raise KnsError(f"no sentences in {', '.join(str(sources[s]) for s in present)}")
-    timings["read"] = time.perf_counter() - t
+        raise KnsError(f"no sentences in {', '.join(str(src.files[s]) for s in src.present)}")
+    return read
 
-    # 2. normalise
-    t = time.perf_counter()
+
+def _normalise(opt: BuildOptions, src: _Sources, read: dict, bar) -> NormalizeReport:
+    """Tokens to NFC; Latin letters in Cyrillic words reported (and fixed when asked)."""
     bar.set_postfix_str("normalise")
     report = NormalizeReport()
-    for split in present:
-        normalize_sentences(read[split][0], sources[split].name, report, fix_latin=opt.fix_latin_in_cyrillic)
+    for split in src.present:
+        normalize_sentences(read[split][0], src.files[split].name, report, fix_latin=opt.fix_latin_in_cyrillic)
     if report.latin_in_cyrillic_tokens:
         log.warning(
             "%d token(s) have Latin letters inside Cyrillic words (%s; see stats.json), e.g. %s",
@@ -426,42 +466,52 @@ def build_ner_dataset(opt: BuildOptions) -> dict:
             ", ".join(f"{e['file']}:{e['line']} {e['token']}" for e in report.examples[:3]),
         )
     bar.update()
-    timings["normalise"] = time.perf_counter() - t
+    return report
 
-    # 3. splits, dedup, leakage
-    t = time.perf_counter()
+
+@dataclass
+class _Splits:
+    records: list[_Record]  # every source sentence, with its split and status
+    how: str  # how the splits were made
+    removed: dict  # duplicates and leaked sentences per split
+    kept: dict[str, list[_Record]]  # split -> the sentences it holds
+
+
+def _split(opt: BuildOptions, src: _Sources, read: dict, bar) -> _Splits:
+    """Splits, then duplicates within a split and leakage across splits removed."""
     bar.set_postfix_str("split")
     records = [
-        _Record(sent=s, source_split=split, key="\n".join(s.tokens)) for split in present for s in read[split][0]
+        _Record(sent=s, source_split=split, key="\n".join(s.tokens)) for split in src.present for s in read[split][0]
     ]
-    how = assign_splits(records, present, opt.ratios, opt.seed, opt.variant_id_pattern)
+    how = assign_splits(records, src.present, opt.ratios, opt.seed, opt.variant_id_pattern)
     removed = dedup_and_leakage(records, opt.dedup, opt.remove_leakage)
     kept = {s: [r for r in records if r.status == "kept" and r.split == s] for s in SPLITS}
     bar.update()
-    timings["split"] = time.perf_counter() - t
+    return _Splits(records, how, removed, kept)
 
-    labels = label_names(opt.entity_types)
-    label2id = {name: i for i, name in enumerate(labels)}
-    input_sentences = sum(len(read[s][0]) for s in present)
+
+def _build_stats(opt: BuildOptions, src: _Sources, read: dict, report: NormalizeReport, splits: _Splits) -> dict:
+    """stats.json's content, less the fingerprint and file checksums (known once written)."""
+    present = src.present
     stats: dict = {
         "format_version": FORMAT_VERSION,
         "dataset": opt.name,
-        "labels": labels,
+        "labels": label_names(opt.entity_types),
         "sources": [
             {
                 "split": split,
-                "file": sources[split].relative_to(source_root).as_posix(),
+                "file": src.files[split].relative_to(src.root).as_posix(),
                 "format": read[split][1].format,
-                "sha256": sha256_file(sources[split]),
+                "sha256": sha256_file(src.files[split]),
                 "sentences": read[split][1].sentences,
                 "tokens": read[split][1].tokens,
             }
             for split in present
         ],
         "ignored_sources": [
-            {**item, "sha256": sha256_file(source_root / item["file"])} for item in ignored
+            {**item, "sha256": sha256_file(src.root / item["file"])} for item in src.ignored
         ],
-        "origin": origin,
+        "origin": src.origin,
         "upstream": {k: (opt.download or {}).get(k) for k in ("repo", "commit")},
         "options": {
             "orphan_inside": opt.orphan_inside,
@@ -470,50 +520,34 @@ def build_ner_dataset(opt: BuildOptions) -> dict:
             "remove_leakage": opt.remove_leakage,
             "split_ratios": opt.ratios,
             "seed": opt.seed,
-            "splitting": how,
+            "splitting": splits.how,
         },
-        "input": {"sentences": input_sentences, "tokens": sum(read[s][1].tokens for s in present)},
+        "input": {"sentences": sum(len(read[s][0]) for s in present), "tokens": sum(read[s][1].tokens for s in present)},
         "repaired": {
             "orphan_inside_tags": sum(read[s][1].orphans_repaired for s in present),
             "sentences": sum(read[s][1].sentences_repaired for s in present),
         },
         "normalised": report.as_dict(),
-        "removed": removed,
-        "splits": {s: _split_stats(kept[s], opt.entity_types) for s in SPLITS},
+        "removed": splits.removed,
+        "splits": {s: _split_stats(splits.kept[s], opt.entity_types) for s in SPLITS},
     }
     dl = opt.download or {}
     known = {str(v).lower() for key in ("sha256", "known_sha256") for v in (dl.get(key) or {}).values()}
-    for src in stats["sources"]:
-        src["matches_pinned_checksum"] = src["sha256"] in known
+    for source in stats["sources"]:
+        source["matches_pinned_checksum"] = source["sha256"] in known
+    return stats
 
-    # 4. write aside, then rename into place
-    t = time.perf_counter()
-    out = opt.out_dir
+
+def _write_and_swap(opt: BuildOptions, stats: dict, splits: _Splits, bar) -> None:
+    """Write everything into a folder beside out_dir, then rename it into place; `stats` gets
+    the fingerprint and the checksums of the files written."""
+    import datasets
+
     progress_was_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        with replace_dir(out) as tmp:
-            features = _features(labels)
-            splits = {}
-            for split in SPLITS:
-                rows = kept[split]
-                splits[split] = datasets.Dataset.from_dict(
-                    {
-                        "sent_id": [r.sent.sent_id for r in rows],
-                        "tokens": [r.sent.tokens for r in rows],
-                        "ner_tags": [[label2id[t] for t in r.sent.tags] for r in rows],
-                    },
-                    features=features,
-                    info=datasets.DatasetInfo(
-                        description=f"{opt.name}: Kazakh named entities (IOB2), built by kazakh-ner-stance",
-                        citation=CITATION,
-                        homepage="https://github.com/IS2AI/KazNERD",
-                        license="CC BY 4.0",
-                        features=features,
-                    ),
-                    split=split,
-                )
-            dataset = datasets.DatasetDict(splits)
+        with replace_dir(opt.out_dir) as tmp:
+            dataset = _dataset_dict(opt, stats["labels"], splits.kept)
             bar.set_postfix_str("save_to_disk")
             dataset.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
             bar.update()
@@ -521,17 +555,10 @@ def build_ner_dataset(opt: BuildOptions) -> dict:
             (tmp / "parquet").mkdir()
             for split in SPLITS:
                 dataset[split].to_parquet(str(tmp / "parquet" / f"{split}.parquet"))
-            _write_assignment(records, tmp / "split_assignment.parquet")
+            _write_assignment(splits.records, tmp / "split_assignment.parquet")
             bar.update()
             bar.set_postfix_str("stats + card")
-            stats["fingerprint"] = compute_fingerprint(tmp)
-            stats["files"] = {
-                p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
-            }
-            (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-            from .card import render_card
-
-            (tmp / "README.md").write_text(render_card(stats), encoding="utf-8")
+            _write_stats_and_card(tmp, stats)
             bar.update()
             bar.set_postfix_str("rename into place")
         bar.update()
@@ -539,9 +566,44 @@ def build_ner_dataset(opt: BuildOptions) -> dict:
         if progress_was_on:
             datasets.enable_progress_bars()
         bar.close()
-    timings["write"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - started
-    return {**stats, "timings": timings}
+
+
+def _dataset_dict(opt: BuildOptions, labels: list[str], kept: dict[str, list[_Record]]):
+    import datasets
+
+    label2id = {name: i for i, name in enumerate(labels)}
+    features = _features(labels)
+    splits = {}
+    for split in SPLITS:
+        rows = kept[split]
+        splits[split] = datasets.Dataset.from_dict(
+            {
+                "sent_id": [r.sent.sent_id for r in rows],
+                "tokens": [r.sent.tokens for r in rows],
+                "ner_tags": [[label2id[t] for t in r.sent.tags] for r in rows],
+            },
+            features=features,
+            info=datasets.DatasetInfo(
+                description=f"{opt.name}: Kazakh named entities (IOB2), built by kazakh-ner-stance",
+                citation=CITATION,
+                homepage="https://github.com/IS2AI/KazNERD",
+                license="CC BY 4.0",
+                features=features,
+            ),
+            split=split,
+        )
+    return datasets.DatasetDict(splits)
+
+
+def _write_stats_and_card(tmp: Path, stats: dict) -> None:
+    stats["fingerprint"] = compute_fingerprint(tmp)
+    stats["files"] = {
+        p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+    }
+    (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    from .card import render_card
+
+    (tmp / "README.md").write_text(render_card(stats), encoding="utf-8")
 
 
 def _write_assignment(records: list[_Record], path: Path) -> None:
@@ -668,6 +730,15 @@ def format_stats_table(stats: dict, out_dir: str | Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def _trains_on_ner_data(task) -> bool:
+    """Whether task `task` trains on what this builder makes, sentences with NER tags and no stance:
+    by the task registry, a task that finds entities and gives no stance."""
+    from ..tasks.registry import TASKS
+
+    spec = TASKS.get(str(task))
+    return spec is not None and spec.predicts_entities and not spec.predicts_stance
+
+
 def run_build_dataset(cfg) -> dict:
     """Hydra entry point (cli.build_dataset_main). A data config may name another builder
     as `data.builder: package.module:function` (e.g. the stance dataset)."""
@@ -678,7 +749,7 @@ def run_build_dataset(cfg) -> dict:
         module, _, function = str(builder).partition(":")
         return getattr(importlib.import_module(module), function)(cfg)
     task = OmegaConf.select(cfg, "data.task", default="ner")
-    if task != "ner":
+    if not _trains_on_ner_data(task):
         raise KnsError(f"data.task={task}: this builder makes NER datasets; set data.builder for other tasks")
     options = BuildOptions.from_cfg(cfg)
     stats = build_ner_dataset(options)

@@ -1,4 +1,5 @@
-"""Stance toward named-entity targets: dataset join/build, candidates, weak labels, annotation.
+"""Stance toward named-entity targets: the standoff layer and its join, the dataset build,
+candidates, weak labels, annotation.
 
 Label definition: /work/shared/docs/stance-labels.md (copied into every dataset card).
 """

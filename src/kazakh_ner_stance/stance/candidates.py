@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import KnsError
 from . import TARGET_TYPES
-from .dataset import entity_spans
+from .join import entity_spans
 
 Predictor = Callable[[list[list[str]]], list[list[str]]]
 

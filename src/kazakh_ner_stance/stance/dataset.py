@@ -1,10 +1,11 @@
-"""Stance dataset: join the standoff gold layer onto KazNERD sentences and build DatasetDicts.
+"""Stance dataset: build the stance and joint DatasetDicts from the joined gold layer.
 
 The gold layer (`data/stance/kaznerd_valid_stance.jsonl`) is standoff: one JSON object per
 line, `{"sent_id", "start", "end", "target", "type", "label", "annotator", "note"?}`, with
 token offsets (end exclusive) into the whitespace tokens of the sentence that carries
-`sent_id` in KazNERD's `with_sentID` file. Joining checks every item against that sentence
-and reports *every* mismatch as `file:line: ...` before anything is built.
+`sent_id` in KazNERD's `with_sentID` file. `stance.layer` reads and validates it;
+`stance.join` checks every item against that sentence and reports *every* mismatch as
+`file:line: ...` before anything is built.
 
 The built stance dataset follows the NER dataset's splits: a sentence is in the same split in
 both, because each item takes the split of its sentence in the built NER DatasetDict (built
@@ -19,308 +20,19 @@ import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..atomic import replace_dir
-from ..errors import DataValidationError, KnsError, Problem, invalid_utf8_message
-from ..labels import STANCE_LABELS, TARGET_TYPES, iob2_spans, ner_label_names
+from ..errors import DataValidationError, KnsError, Problem
+from ..labels import STANCE_LABELS, TARGET_TYPES, ner_label_names
+from .join import join_records, split_assignment
+from .layer import StanceRecord, read_double, read_standoff
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-
-
-# --------------------------------------------------------------------------- standoff reading
-
-
-@dataclass
-class StanceRecord:
-    """One line of a standoff stance file (gold, double-annotated or imported)."""
-
-    sent_id: str
-    start: int
-    end: int
-    target: str
-    label: str
-    type: str | None = None
-    annotator: str | None = None
-    note: str | None = None
-    path: str = ""
-    line: int | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[str, int, int]:
-        return (self.sent_id, self.start, self.end)
-
-    @property
-    def where(self) -> str:
-        return f"{self.path}:{self.line}" if self.line is not None else self.path
-
-
-def read_jsonl(path: str | Path, problems: list[Problem]) -> list[tuple[int, dict]]:
-    """(line number, object) for every non-empty line; a line that is not UTF-8, not JSON or
-    not an object becomes a Problem naming the file and line."""
-    path = Path(path)
-    name = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as err:
-        raise KnsError(f"{name}: file not found") from err
-    except OSError as err:
-        raise KnsError(f"{name}: cannot read it: {err}") from err
-    rows: list[tuple[int, dict]] = []
-    for number, raw_line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            line = raw_line.decode("utf-8")
-        except UnicodeDecodeError as err:
-            problems.append(Problem(name, number, invalid_utf8_message(raw_line, err)))
-            continue
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(Problem(name, number, f"not valid JSON ({err.msg} at column {err.colno})"))
-            continue
-        if not isinstance(obj, dict):
-            problems.append(Problem(name, number, f"expected a JSON object, found {type(obj).__name__}"))
-            continue
-        rows.append((number, obj))
-    return rows
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def record_from_obj(
-    obj: Mapping,
-    name: str,
-    number: int | None,
-    problems: list[Problem],
-    label_key: str = "label",
-    require_type: bool = True,
-) -> StanceRecord | None:
-    """Validate the fields of one standoff object; None (and Problems) when it is unusable."""
-    before = len(problems)
-    for key in ("sent_id", "start", "end", "target", label_key):
-        if key not in obj:
-            problems.append(Problem(name, number, f"missing field {key!r}"))
-    if require_type and "type" not in obj:
-        problems.append(Problem(name, number, "missing field 'type'"))
-    if len(problems) > before:
-        return None
-    sent_id, start, end, target, label = (obj[k] for k in ("sent_id", "start", "end", "target", label_key))
-    if not isinstance(sent_id, str) or not sent_id:
-        problems.append(Problem(name, number, f"sent_id must be a non-empty string, not {sent_id!r}"))
-    if not _is_int(start) or not _is_int(end):
-        problems.append(Problem(name, number, f"start/end must be integers, not {start!r}/{end!r}"))
-    if not isinstance(target, str):
-        problems.append(Problem(name, number, f"target must be a string, not {target!r}"))
-    if label not in STANCE_LABELS:
-        problems.append(
-            Problem(name, number, f"unknown {label_key} {label!r} (allowed: {', '.join(STANCE_LABELS)})")
-        )
-    etype = obj.get("type")
-    if etype is not None and not isinstance(etype, str):
-        problems.append(Problem(name, number, f"type must be a string, not {etype!r}"))
-    if len(problems) > before:
-        return None
-    known = {"sent_id", "start", "end", "target", "type", label_key, "annotator", "note"}
-    return StanceRecord(
-        sent_id=sent_id,
-        start=start,
-        end=end,
-        target=target,
-        label=label,
-        type=etype,
-        annotator=obj.get("annotator"),
-        note=obj.get("note"),
-        path=name,
-        line=number,
-        extra={k: v for k, v in obj.items() if k not in known},
-    )
-
-
-def read_standoff(
-    path: str | Path, label_key: str = "label", require_type: bool = True
-) -> list[StanceRecord]:
-    """Read a standoff stance file; every problem (bad JSON, fields, labels, duplicate
-    spans) is collected and raised together as DataValidationError."""
-    name = str(path)
-    problems: list[Problem] = []
-    records: list[StanceRecord] = []
-    seen: dict[tuple[str, int, int], int] = {}
-    for number, obj in read_jsonl(path, problems):
-        rec = record_from_obj(obj, name, number, problems, label_key=label_key, require_type=require_type)
-        if rec is None:
-            continue
-        if rec.key in seen:
-            problems.append(
-                Problem(
-                    name,
-                    number,
-                    f"duplicate item {rec.sent_id} tokens {rec.start}:{rec.end} (first at line {seen[rec.key]})",
-                )
-            )
-            continue
-        seen[rec.key] = number
-        records.append(rec)
-    if problems:
-        raise DataValidationError(problems)
-    return records
-
-
-def read_double(path: str | Path) -> list[StanceRecord]:
-    """The double-annotated file: `label_final` is the label; `label_a`/`label_b` and the
-    annotators stay in `extra` (used for agreement)."""
-    records = read_standoff(path, label_key="label_final", require_type=False)
-    problems = []
-    for rec in records:
-        for key in ("label_a", "label_b"):
-            value = rec.extra.get(key)
-            if value not in STANCE_LABELS:
-                problems.append(
-                    Problem(rec.path, rec.line, f"unknown {key} {value!r} (allowed: {', '.join(STANCE_LABELS)})")
-                )
-    if problems:
-        raise DataValidationError(problems)
-    return records
-
-
-# --------------------------------------------------------------------------- join
-
-
-@dataclass
-class SentenceView:
-    """What the join needs of a sentence (kazakh_ner_stance.data.iob2.Sentence fits)."""
-
-    sent_id: str
-    tokens: list[str]
-    tags: list[str]
-
-
-def entity_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(start, end, type) of every IOB2 entity, end exclusive; a stray I-X starts a new
-    entity (``labels.iob2_spans`` in lenient mode)."""
-    return iob2_spans(tags, "lenient")
-
-
-def check_span(
-    rec: StanceRecord, sentence, target_types: Sequence[str] | None, check_entity: bool = True
-) -> str | None:
-    """Why `rec` does not fit `sentence` (None when it fits). Also fills `rec.type` from the
-    tags when the record has none (the double file carries no type)."""
-    tokens = list(sentence.tokens)
-    n = len(tokens)
-    where = f"{rec.sent_id} tokens {rec.start}:{rec.end}"
-    if not (0 <= rec.start < rec.end <= n):
-        return f"{where}: offsets out of range (the sentence has {n} tokens; need 0 <= start < end <= {n})"
-    actual = " ".join(tokens[rec.start : rec.end])
-    if actual != rec.target:
-        hint = ""
-        want = rec.target.split(" ")
-        for i in range(0, n - len(want) + 1):
-            if tokens[i : i + len(want)] == want:
-                hint = f"; {rec.target!r} is at tokens {i}:{i + len(want)}"
-                break
-        return (
-            f"{where}: target {rec.target!r} does not match the sentence, which has {actual!r} there"
-            f" (the sentence or the offsets changed){hint}"
-        )
-    if not check_entity:
-        return None
-    tags = list(sentence.tags)
-    spans = {(s, e): t for s, e, t in entity_spans(tags)}
-    etype = spans.get((rec.start, rec.end))
-    if etype is None:
-        return (
-            f"{where}: {rec.target!r} is not a named entity of the sentence"
-            f" (NER tags there: {' '.join(tags[rec.start : rec.end])})"
-        )
-    if rec.type is None:
-        rec.type = etype
-    elif rec.type != etype:
-        return f"{where}: {rec.target!r} is a {etype} entity in the sentence, not {rec.type}"
-    if target_types is not None and rec.type not in target_types:
-        return f"{where}: type {rec.type} is not a stance target type (allowed: {', '.join(target_types)})"
-    return None
-
-
-def join_records(
-    records: Iterable[StanceRecord],
-    sentences: Mapping[str, object],
-    target_types: Sequence[str] | None = TARGET_TYPES,
-    check_entity: bool = True,
-) -> list[StanceRecord]:
-    """Check every record against its sentence; raise DataValidationError listing every
-    record that does not fit (file:line, sent_id, offsets, what differs)."""
-    problems: list[Problem] = []
-    ok: list[StanceRecord] = []
-    for rec in records:
-        sentence = sentences.get(rec.sent_id)
-        if sentence is None:
-            problems.append(Problem(rec.path, rec.line, f"unknown sent_id {rec.sent_id!r} (not in the sentence file)"))
-            continue
-        why = check_span(rec, sentence, target_types, check_entity=check_entity)
-        if why:
-            problems.append(Problem(rec.path, rec.line, why))
-            continue
-        ok.append(rec)
-    if problems:
-        raise DataValidationError(problems)
-    return ok
-
-
-# --------------------------------------------------------------------------- split assignment
-
-
-def split_assignment(
-    ner_dsd, sentences: Mapping[str, object], recorded: Mapping[str, str] | None = None
-) -> tuple[dict[str, str], str]:
-    """sent_id -> NER split. By the NER builder's recorded assignment (split_assignment.parquet:
-    every source sentence ID, duplicates and leaked copies included) or its `sent_id` column
-    when they carry the with_sentID IDs, else by identical token sequences."""
-    if recorded and any(sid in recorded for sid in sentences):
-        mapping = {sid: recorded[sid] for sid in sentences if recorded.get(sid)}
-        missing = [sid for sid in sentences if sid not in mapping]
-        if missing:  # not in the NER sources: the same text takes the same split
-            by_tokens = _split_by_tokens(ner_dsd)
-            for sid in missing:
-                split = by_tokens.get(tuple(sentences[sid].tokens))
-                if split:
-                    mapping[sid] = split
-        return mapping, "sent_id (NER split_assignment.parquet)"
-    by_id: dict[str, str] = {}
-    by_tokens: dict[tuple[str, ...], str] = {}
-    for split in ner_dsd:
-        ds = ner_dsd[split]
-        ids = ds["sent_id"] if "sent_id" in ds.column_names else [None] * len(ds)
-        for sid, tokens in zip(ids, ds["tokens"]):
-            if sid is not None:
-                by_id[str(sid)] = split
-            by_tokens.setdefault(tuple(tokens), split)
-    overlap = sum(1 for sid in sentences if sid in by_id)
-    mapping: dict[str, str] = {}
-    method = "sent_id" if overlap else "tokens"
-    for sid, sentence in sentences.items():
-        split = by_id.get(sid) if overlap else None
-        if split is None:
-            # Same text as a kept sentence (e.g. a duplicate the NER builder dropped): same split.
-            split = by_tokens.get(tuple(sentence.tokens))
-        if split is not None:
-            mapping[sid] = split
-    return mapping, method
-
-
-def _split_by_tokens(ner_dsd) -> dict[tuple[str, ...], str]:
-    out: dict[tuple[str, ...], str] = {}
-    for split in ner_dsd:
-        for tokens in ner_dsd[split]["tokens"]:
-            out.setdefault(tuple(tokens), split)
-    return out
 
 
 # --------------------------------------------------------------------------- statistics
@@ -549,30 +261,41 @@ def _cfg_get(node, key, default=None):
     return default if value is None else value
 
 
-def _ner_dataset(cfg):
-    """The built NER dataset whose splits the stance data follows (built first when missing):
-    (DatasetDict, its folder, fingerprint, sent_id -> split or None)."""
-    from omegaconf import OmegaConf
-
-    from ..data import build as ner_build
-
+def run_build_stance_dataset(cfg) -> dict:
+    """Build the stance DatasetDict (and its joint variant); returns the stats dict."""
     st = cfg.data.stance
-    ner_dir = Path(str(st.ner_dataset_dir))
-    if bool(_cfg_get(st, "rebuild_ner", False)) or not (ner_dir / "dataset_dict.json").is_file():
-        log.info("building the NER dataset first (its splits decide the stance splits): %s", ner_dir)
-        plain = OmegaConf.to_container(cfg, resolve=True)
-        for key in ("stance", "builder"):
-            plain["data"].pop(key, None)
-        plain["data"].update({"task": "ner", "name": str(_cfg_get(st, "ner_name", "kaznerd")), "dataset_dir": str(ner_dir)})
-        plain["out_dir"] = str(ner_dir)
-        ner_build.run_build_dataset(OmegaConf.create(plain))
-    dsd = ner_build.load_built_dataset(ner_dir)
-    fingerprint = ner_build.dataset_fingerprint(ner_dir)
-    try:
-        assignment = ner_build.load_split_assignment(ner_dir)
-    except (KnsError, AttributeError):
-        assignment = None
-    return dsd, str(ner_dir), fingerprint, assignment
+    target_types = list(_cfg_get(st, "target_types", TARGET_TYPES))
+    sentid_file, sentences = _read_sentences(cfg.data)
+    records, double = load_gold(st, sentences, target_types)
+    ner = _ner_dataset(cfg)
+    placed = _place_in_splits(st, records, sentences, ner)
+    stats = _dataset_stats(placed, _double_agreement(records, double))
+    wl_report = stats["weak_labels"] = _weak_label_report(st, placed.items)
+    stats["provenance"] = _provenance(st, sentid_file, ner, placed.method, double)
+    _quiet_progress(cfg)
+    stance_dir, joint_dir = _output_dirs(cfg)
+    counts_md = _write_datasets(cfg, stats, placed, stance_dir, joint_dir, wl_report)
+    stats["stance_dir"], stats["joint_dir"] = str(stance_dir), str(joint_dir)
+    _print_summary(stance_dir, joint_dir, counts_md, wl_report)
+    return stats
+
+
+# Phases of run_build_stance_dataset, in the order it calls them.
+
+
+def _read_sentences(data) -> tuple[Path, dict]:
+    """(the with_sentID file, sent_id -> its sentence): what the standoff offsets point into."""
+    from ..data.iob2 import read_iob2
+
+    st = data.stance
+    sentid_file = Path(st.sentid_file)
+    if not sentid_file.is_file():
+        raise KnsError(f"{sentid_file}: the with_sentID IOB2 file does not exist (set data.stance.sentid_file)")
+    orphan = str(_cfg_get(_cfg_get(data, "validation", {}), "orphan_inside", "repair"))
+    sents, _ = read_iob2(sentid_file, list(data.entity_types), orphan_inside=orphan)
+    if not sents or sents[0].sent_id is None:
+        raise KnsError(f"{sentid_file}: has no sentence-ID lines; the stance join needs KazNERD's with_sentID file")
+    return sentid_file, {s.sent_id: s for s in sents}
 
 
 def load_gold(cfg_stance, sentences: Mapping[str, object], target_types: Sequence[str]):
@@ -590,176 +313,260 @@ def load_gold(cfg_stance, sentences: Mapping[str, object], target_types: Sequenc
     return records, double
 
 
-def run_build_stance_dataset(cfg) -> dict:
-    """Build the stance DatasetDict (and its joint variant); returns the stats dict."""
-    from datasets import Dataset, DatasetDict
+class _NerSplits(NamedTuple):
+    """The built NER dataset whose splits the stance data follows."""
 
-    from ..data.iob2 import read_iob2
-    from . import annotation, weak_labels
+    dsd: object  # DatasetDict
+    dir: str
+    fingerprint: str
+    recorded: dict[str, str] | None  # its split_assignment.parquet: sent_id -> split
 
-    data = cfg.data
-    st = data.stance
-    task = str(data.task)
-    target_types = list(_cfg_get(st, "target_types", TARGET_TYPES))
-    entity_types = list(data.entity_types)
-    sentid_file = Path(st.sentid_file)
-    if not sentid_file.is_file():
-        raise KnsError(f"{sentid_file}: the with_sentID IOB2 file does not exist (set data.stance.sentid_file)")
-    orphan = str(_cfg_get(_cfg_get(data, "validation", {}), "orphan_inside", "repair"))
-    sents, _ = read_iob2(sentid_file, entity_types, orphan_inside=orphan)
-    if not sents or sents[0].sent_id is None:
-        raise KnsError(f"{sentid_file}: has no sentence-ID lines; the stance join needs KazNERD's with_sentID file")
-    sentences = {s.sent_id: s for s in sents}
 
-    records, double = load_gold(st, sentences, target_types)
-    ner_dsd, ner_dir, ner_fp, recorded = _ner_dataset(cfg)
-    assignment, method = split_assignment(ner_dsd, {r.sent_id: sentences[r.sent_id] for r in records}, recorded)
+# Keys of the stance data config that the NER build it starts must not see: the stance options
+# and the builder that points back here.
+_STANCE_ONLY_KEYS = ("stance", "builder")
+
+
+def _ner_dataset(cfg) -> _NerSplits:
+    """The built NER dataset whose splits the stance data follows (built first when missing)."""
+    from omegaconf import OmegaConf
+
+    from ..data import build as ner_build
+
+    st = cfg.data.stance
+    ner_dir = Path(str(st.ner_dataset_dir))
+    if bool(_cfg_get(st, "rebuild_ner", False)) or not (ner_dir / "dataset_dict.json").is_file():
+        log.info("building the NER dataset first (its splits decide the stance splits): %s", ner_dir)
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        for key in _STANCE_ONLY_KEYS:
+            plain["data"].pop(key, None)
+        plain["data"].update({"task": "ner", "name": str(_cfg_get(st, "ner_name", "kaznerd")), "dataset_dir": str(ner_dir)})
+        plain["out_dir"] = str(ner_dir)
+        ner_build.run_build_dataset(OmegaConf.create(plain))
+    dsd = ner_build.load_built_dataset(ner_dir)
+    fingerprint = ner_build.dataset_fingerprint(ner_dir)
+    try:
+        assignment = ner_build.load_split_assignment(ner_dir)
+    except (KnsError, AttributeError):
+        assignment = None
+    return _NerSplits(dsd, str(ner_dir), fingerprint, assignment)
+
+
+@dataclass
+class _Placed:
+    """The gold items in the NER dataset's splits, as stance rows and joint rows."""
+
+    stance_rows: dict[str, list[dict]]
+    joint_rows: dict[str, list[dict]]
+    unassigned: list[StanceRecord]  # items whose sentence is in no NER split (dropped)
+    method: str  # how the sentences got their split
+    joint_sentences: str  # all | annotated
+    untargeted: int  # joint sentences added without a target
+
+    @property
+    def items(self) -> list[dict]:
+        return [row for s in SPLITS for row in self.stance_rows[s]]
+
+
+def _place_in_splits(st, records, sentences, ner: _NerSplits) -> _Placed:
+    """Give each item the NER split of its sentence and make the stance and joint rows; an item
+    whose sentence is in no split is dropped with a warning (or, with unassigned=error, refused)."""
+    assignment, method = split_assignment(ner.dsd, {r.sent_id: sentences[r.sent_id] for r in records}, ner.recorded)
     stance_rows, joint_rows, unassigned = build_rows(records, sentences, assignment)
     joint_sentences = str(_cfg_get(st, "joint_sentences", "all"))
     if joint_sentences not in ("all", "annotated"):
         raise KnsError(f"data.stance.joint_sentences must be all or annotated, not {joint_sentences!r}")
-    untargeted = add_untargeted_sentences(joint_rows, ner_dsd) if joint_sentences == "all" else 0
+    untargeted = add_untargeted_sentences(joint_rows, ner.dsd) if joint_sentences == "all" else 0
     if unassigned:
         listing = ", ".join(sorted({r.sent_id for r in unassigned})[:10])
         if str(_cfg_get(st, "unassigned", "drop")) == "error":
             raise DataValidationError(
                 [
-                    Problem(r.path, r.line, f"sentence {r.sent_id} is in no split of the NER dataset {ner_dir}")
+                    Problem(r.path, r.line, f"sentence {r.sent_id} is in no split of the NER dataset {ner.dir}")
                     for r in unassigned
                 ]
             )
         log.warning("%d item(s) dropped: their sentence is in no NER split (%s)", len(unassigned), listing)
+    return _Placed(stance_rows, joint_rows, unassigned, method, joint_sentences, untargeted)
 
-    # Cross-check the double-annotated layer against the gold labels.
-    double_report = None
-    if double is not None:
-        gold_by_key = {r.key: r for r in records}
-        mismatch = [d for d in double if d.key in gold_by_key and gold_by_key[d.key].label != d.label]
-        for d in mismatch[:20]:
-            log.warning("%s: label_final %s differs from the gold label %s", d.where, d.label, gold_by_key[d.key].label)
-        pairs = [(d.extra["label_a"], d.extra["label_b"]) for d in double]
-        double_report = annotation.pair_agreement([a for a, _ in pairs], [b for _, b in pairs])
-        double_report["items"] = len(double)
-        double_report["not_in_gold"] = sum(1 for d in double if d.key not in gold_by_key)
-        double_report["final_differs_from_gold"] = len(mismatch)
-        double_report["adjudicated"] = sum(1 for d in double if d.extra.get("adjudicated"))
 
-    all_items = [row for s in SPLITS for row in stance_rows[s]]
+def _double_agreement(records, double) -> dict | None:
+    """Cross-check the double-annotated layer against the gold labels: agreement of its two
+    annotators, and a warning per item whose final label differs from the gold one."""
+    if double is None:
+        return None
+    from . import annotation
+
+    gold_by_key = {r.key: r for r in records}
+    mismatch = [d for d in double if d.key in gold_by_key and gold_by_key[d.key].label != d.label]
+    for d in mismatch[:20]:
+        log.warning("%s: label_final %s differs from the gold label %s", d.where, d.label, gold_by_key[d.key].label)
+    pairs = [(d.extra["label_a"], d.extra["label_b"]) for d in double]
+    report = annotation.pair_agreement([a for a, _ in pairs], [b for _, b in pairs])
+    report["items"] = len(double)
+    report["not_in_gold"] = sum(1 for d in double if d.key not in gold_by_key)
+    report["final_differs_from_gold"] = len(mismatch)
+    report["adjudicated"] = sum(1 for d in double if d.extra.get("adjudicated"))
+    return report
+
+
+def _dataset_stats(placed: _Placed, double_report: dict | None) -> dict:
+    all_items = placed.items
     stats = label_stats(all_items)
     stats.update(
         {
             "items": len(all_items),
             "sentences": len({r["sent_id"] for r in all_items}),
-            "sentences_per_split": {s: len({r["sent_id"] for r in stance_rows[s]}) for s in SPLITS},
-            "joint_sentences": joint_sentences,
-            "joint_sentences_per_split": {s: len(joint_rows[s]) for s in SPLITS},
-            "joint_sentences_without_targets": untargeted,
-            "dropped_unassigned": len(unassigned),
-            "split_assignment": method,
+            "sentences_per_split": {s: len({r["sent_id"] for r in placed.stance_rows[s]}) for s in SPLITS},
+            "joint_sentences": placed.joint_sentences,
+            "joint_sentences_per_split": {s: len(placed.joint_rows[s]) for s in SPLITS},
+            "joint_sentences_without_targets": placed.untargeted,
+            "dropped_unassigned": len(placed.unassigned),
+            "split_assignment": placed.method,
             "annotators": dict(Counter(r["annotator"] or "?" for r in all_items)),
             "agreement": double_report,
         }
     )
+    return stats
 
-    # Weak labelling functions against the gold layer (reported in the card).
+
+def _weak_label_report(st, all_items: list[dict]) -> dict:
+    """The weak labelling functions scored against the gold layer (reported in the card)."""
+    from . import weak_labels
+
     wl_cfg = _cfg_get(st, "weak_labels", {})
     lexicon = weak_labels.load_lexicon(_cfg_get(wl_cfg, "lexicon", "default"))
     lfs = weak_labels.make_lfs(lexicon, **weak_labels.lf_options(wl_cfg))
     wl_items = [
         weak_labels.Item(tokens=r["tokens"], start=r["start"], end=r["end"], type=r["target_type"]) for r in all_items
     ]
-    wl_report = weak_labels.evaluate(lfs, wl_items, [r["label"] for r in all_items])
-    stats["weak_labels"] = wl_report
+    return weak_labels.evaluate(lfs, wl_items, [r["label"] for r in all_items])
 
+
+def _provenance(st, sentid_file: Path, ner: _NerSplits, method: str, double) -> dict:
+    """File names and checksums only: no absolute paths or timestamps in what is written."""
     gold_path = Path(st.gold_file)
-    # File names and checksums only: no absolute paths or timestamps in what is written.
     provenance = {
         "sentence file": f"{sentid_file.name} (sha256 {sha256(sentid_file)})",
         "gold file": f"{gold_path.name} (sha256 {sha256(gold_path)})",
-        "NER dataset (splits)": f"{Path(ner_dir).name} (fingerprint {ner_fp})",
+        "NER dataset (splits)": f"{Path(ner.dir).name} (fingerprint {ner.fingerprint})",
         "split assignment": f"by {method}",
     }
     if double is not None:
         dpath = Path(str(st.double_file))
         provenance["double-annotated file"] = f"{dpath.name} (sha256 {sha256(dpath)})"
+    return provenance
+
+
+def _quiet_progress(cfg) -> None:
     if not bool(_cfg_get(cfg, "progress", True)):
         import datasets
 
         datasets.disable_progress_bars()
-    stats["provenance"] = provenance
-    names = ner_label_names(entity_types)
+
+
+# The two datasets this builder writes, by the data config (`data=`) that names each one.
+_STANCE_CONFIG, _JOINT_CONFIG = "kaznerd_stance", "kaznerd_joint"
+
+
+def _output_dirs(cfg) -> tuple[Path, Path]:
+    """(stance_dir, joint_dir). `out_dir` takes the place of the one the config's task trains on:
+    the data config that the task registry names for it (`TaskSpec.dataset_config`)."""
+    from ..tasks.registry import TASKS
+
+    st = cfg.data.stance
+    dirs = {_STANCE_CONFIG: Path(st.stance_dir), _JOINT_CONFIG: Path(st.joint_dir)}
+    spec = TASKS.get(str(cfg.data.task))
+    if spec is not None and spec.dataset_config in dirs:
+        dirs[spec.dataset_config] = Path(cfg.out_dir)
+    return dirs[_STANCE_CONFIG], dirs[_JOINT_CONFIG]
+
+
+def _agreement_markdown(double_report: dict | None) -> str:
+    if not double_report:
+        return ""
+    return (
+        "## Inter-annotator agreement\n\n"
+        f"{double_report['items']} items were labelled by two annotators: observed agreement "
+        f"{double_report['observed']:.3f}, Cohen's kappa {double_report['kappa']:.3f}; per class: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in double_report["kappa_per_class"].items())
+        + f". {double_report['adjudicated']} disagreements were adjudicated."
+    )
+
+
+def _stance_sections(stats: dict, placed: _Placed, counts_md: str, wl_md: str, joint_dir: Path) -> list[str]:
+    everything = placed.joint_sentences == "all"
+    return [
+        "Stance toward named-entity targets in Kazakh sentences of KazNERD (Yeshpanov, "
+        "Khassanov, Varol, LREC 2022; CC BY 4.0). Each item is a sentence, a target span and a "
+        "stance label; the splits follow the NER dataset's splits by sentence.",
+        "## Labels\n\n" + LABEL_DEFINITION,
+        "## Statistics\n\n" + counts_md
+        + f"\n\n{stats['items']} items over {stats['sentences']} sentences"
+        + (f"; {len(placed.unassigned)} item(s) dropped (sentence in no NER split)." if placed.unassigned else "."),
+        _agreement_markdown(stats["agreement"]),
+        "## Weak labels against the gold layer\n\n" + wl_md,
+        "## Joint variant\n\n"
+        f"`{joint_dir.name}`: "
+        + ("every sentence of the NER dataset" if everything else "each annotated sentence")
+        + " with its NER tags and a `targets` list (start, end, target, type, stance label)"
+        + ("; sentences without a target have an empty list." if everything else "."),
+    ]
+
+
+def _joint_sections(placed: _Placed, counts_md: str) -> list[str]:
+    everything = placed.joint_sentences == "all"
+    return [
+        ("Every sentence of the KazNERD NER dataset" if everything
+         else "KazNERD sentences that carry stance annotation")
+        + ", each with its NER tags (IOB2, the NER dataset's label names) and the stance of each "
+        "annotated target span. Splits follow the NER dataset by sentence."
+        + (f" {placed.untargeted} sentences hold no target (entities of other types only, or none) and "
+           "have an empty `targets` list: the stance layer labels every entity of a target "
+           "type, so an empty list is gold, and these sentences train and score the NER head."
+           if everything else ""),
+        "## Labels\n\n" + LABEL_DEFINITION,
+        "## Statistics\n\n"
+        + markdown_table(["split", "sentences"], [[s, len(placed.joint_rows[s])] for s in SPLITS])
+        + "\n\n"
+        + counts_md,
+    ]
+
+
+def _save_dataset(tmp: Path, rows: Mapping[str, list[dict]], features, title: str, sections: Sequence[str],
+                  provenance: Mapping, stats: Mapping) -> None:
+    """One DatasetDict (a split per SPLITS) with its card and stats.json, into `tmp`."""
+    from datasets import Dataset, DatasetDict
+
+    dsd = DatasetDict({s: Dataset.from_list(rows[s], features=features) for s in SPLITS})
+    dsd.save_to_disk(str(tmp))
+    (tmp / "README.md").write_text(_card(title, [s for s in sections if s], provenance), encoding="utf-8")
+    (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _write_datasets(cfg, stats: dict, placed: _Placed, stance_dir: Path, joint_dir: Path, wl_report: dict) -> str:
+    """Write the stance and the joint dataset aside and swap each into place; returns the
+    label-count tables (markdown) that both cards hold."""
+    from . import weak_labels
+
+    names = ner_label_names(list(cfg.data.entity_types))
     overwrite = bool(_cfg_get(cfg, "overwrite", True))
-    stance_dir = Path(cfg.out_dir) if task == "stance" else Path(st.stance_dir)
-    joint_dir = Path(cfg.out_dir) if task == "joint" else Path(st.joint_dir)
-
-    agreement_md = ""
-    if double_report:
-        agreement_md = (
-            "## Inter-annotator agreement\n\n"
-            f"{double_report['items']} items were labelled by two annotators: observed agreement "
-            f"{double_report['observed']:.3f}, Cohen's kappa {double_report['kappa']:.3f}; per class: "
-            + ", ".join(f"{k} {v:.3f}" for k, v in double_report["kappa_per_class"].items())
-            + f". {double_report['adjudicated']} disagreements were adjudicated."
-        )
     counts_md = stats_tables(stats)
-    wl_md = weak_labels.report_markdown(wl_report)
+    stance_sections = _stance_sections(stats, placed, counts_md, weak_labels.report_markdown(wl_report), joint_dir)
+    joint_sections = _joint_sections(placed, counts_md)
+    provenance = stats["provenance"]
+    _write_aside(lambda tmp: _save_dataset(tmp, placed.stance_rows, stance_features(), "KazNERD stance",
+                                           stance_sections, provenance, stats), stance_dir, overwrite)
+    _write_aside(lambda tmp: _save_dataset(tmp, placed.joint_rows, joint_features(names),
+                                           "KazNERD joint NER + stance", joint_sections, provenance, stats),
+                 joint_dir, overwrite)
+    return counts_md
 
-    def write_stance(tmp: Path):
-        dsd = DatasetDict(
-            {s: Dataset.from_list(stance_rows[s], features=stance_features()) for s in SPLITS}
-        )
-        dsd.save_to_disk(str(tmp))
-        sections = [
-            "Stance toward named-entity targets in Kazakh sentences of KazNERD (Yeshpanov, "
-            "Khassanov, Varol, LREC 2022; CC BY 4.0). Each item is a sentence, a target span and a "
-            "stance label; the splits follow the NER dataset's splits by sentence.",
-            "## Labels\n\n" + LABEL_DEFINITION,
-            "## Statistics\n\n" + counts_md
-            + f"\n\n{stats['items']} items over {stats['sentences']} sentences"
-            + (f"; {len(unassigned)} item(s) dropped (sentence in no NER split)." if unassigned else "."),
-            agreement_md,
-            "## Weak labels against the gold layer\n\n" + wl_md,
-            "## Joint variant\n\n"
-            f"`{joint_dir.name}`: "
-            + ("every sentence of the NER dataset" if joint_sentences == "all" else "each annotated sentence")
-            + " with its NER tags and a `targets` list (start, end, target, type, stance label)"
-            + ("; sentences without a target have an empty list." if joint_sentences == "all" else "."),
-        ]
-        (tmp / "README.md").write_text(
-            _card("KazNERD stance", [s for s in sections if s], provenance), encoding="utf-8"
-        )
-        (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
 
-    def write_joint(tmp: Path):
-        dsd = DatasetDict(
-            {s: Dataset.from_list(joint_rows[s], features=joint_features(names)) for s in SPLITS}
-        )
-        dsd.save_to_disk(str(tmp))
-        sections = [
-            ("Every sentence of the KazNERD NER dataset" if joint_sentences == "all"
-             else "KazNERD sentences that carry stance annotation")
-            + ", each with its NER tags (IOB2, the NER dataset's label names) and the stance of each "
-            "annotated target span. Splits follow the NER dataset by sentence."
-            + (f" {untargeted} sentences hold no target (entities of other types only, or none) and "
-               "have an empty `targets` list: the stance layer labels every entity of a target "
-               "type, so an empty list is gold, and these sentences train and score the NER head."
-               if joint_sentences == "all" else ""),
-            "## Labels\n\n" + LABEL_DEFINITION,
-            "## Statistics\n\n"
-            + markdown_table(["split", "sentences"], [[s, len(joint_rows[s])] for s in SPLITS])
-            + "\n\n"
-            + counts_md,
-        ]
-        (tmp / "README.md").write_text(
-            _card("KazNERD joint NER + stance", sections, provenance), encoding="utf-8"
-        )
-        (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
+def _print_summary(stance_dir: Path, joint_dir: Path, counts_md: str, wl_report: dict) -> None:
+    from . import weak_labels
 
-    _write_aside(write_stance, stance_dir, overwrite)
-    _write_aside(write_joint, joint_dir, overwrite)
-    stats["stance_dir"], stats["joint_dir"] = str(stance_dir), str(joint_dir)
     print(f"stance dataset: {stance_dir}\njoint dataset: {joint_dir}")
     print(counts_md)
     print()
     print(weak_labels.report_text(wl_report))
-    return stats

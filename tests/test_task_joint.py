@@ -101,8 +101,14 @@ def test_joint_train_save_load_predict(joint_overrides, tiny_joint_dataset):
 
     cfg = compose("train", joint_overrides)
     dev = run_train(cfg)
-    assert 0.0 <= dev <= 1.0
     run = Path(cfg.run_dir)
+    # The returned dev score is the configured selection metric as metrics/validation.json records
+    # it, and that is the mean of the NER F1 and the stance macro-F1 recorded beside it (catches
+    # selecting on one head only, or returning the 0.0 fallback).
+    validation = json.loads((run / "metrics" / "validation.json").read_text())
+    assert cfg.task.selection_metric == "mean_ner_f1_stance_macro_f1"
+    assert dev == validation["mean_ner_f1_stance_macro_f1"]
+    assert dev == pytest.approx((validation["ner_f1"] + validation["macro_f1"]) / 2, abs=1e-12)
     model_dir = run / "model"
     assert json.loads((model_dir / "kns_training.json").read_text())["task"] == "joint"
     assert json.loads((model_dir / "config.json").read_text())["model_type"] == "kns_joint"

@@ -73,8 +73,11 @@ def test_stance_train_save_load_predict(stance_overrides, tiny_stance_dataset, h
 
     cfg = compose("train", stance_overrides + [f"task.head={head}"])
     dev = run_train(cfg)
-    assert 0.0 <= dev <= 1.0
     run = Path(cfg.run_dir)
+    # The returned dev score is metrics/validation.json's macro-F1 (not f_avg, not the 0.0
+    # fallback); it is re-derived from the saved model with scikit-learn below.
+    validation = json.loads((run / "metrics" / "validation.json").read_text())
+    assert dev == validation["macro_f1"]
     model_dir = run / "model"
     info = json.loads((model_dir / "kns_training.json").read_text())
     assert info["task"] == "stance"
@@ -91,6 +94,19 @@ def test_stance_train_save_load_predict(stance_overrides, tiny_stance_dataset, h
     ids = tokenizer(["[TGT]", "Астана", "[/TGT]"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
     assert ids[0] == vocab["[TGT]"] and ids[-1] == vocab["[/TGT]"]  # never split
     assert model.get_input_embeddings().weight.shape[0] > max(vocab[m] for m in MARKERS)
+
+    # The saved model, re-run on the 12 dev items, gives the recorded macro-F1 and accuracy
+    # (catches a saved model other than the scored one, or a metric over the wrong labels).
+    from sklearn.metrics import accuracy_score, f1_score
+
+    dev_ds = load_from_disk(str(tiny_stance_dataset))["validation"]
+    dev_items = [{"tokens": t, "start": s, "end": e}
+                 for t, s, e in zip(dev_ds["tokens"], dev_ds["start"], dev_ds["end"])]
+    dev_pred = [o["label"] for o in predict_stance(model, tokenizer, dev_items, batch_size=16, max_length=48)]
+    dev_gold = [id2label[i] for i in dev_ds["label"]]
+    assert dev == pytest.approx(f1_score(dev_gold, dev_pred, labels=["NONE", "FAVOR", "AGAINST"], average="macro",
+                                         zero_division=0), abs=1e-9)
+    assert validation["accuracy"] == pytest.approx(accuracy_score(dev_gold, dev_pred), abs=1e-9)
 
     ds = load_from_disk(str(tiny_stance_dataset))["test"]
     items = [{"tokens": t, "start": s, "end": e} for t, s, e in zip(ds["tokens"], ds["start"], ds["end"])]
@@ -232,4 +248,9 @@ def test_kazsandra_warm_start(tmp_path, tiny_stance_dataset, tiny_encoder, stanc
     task = StanceTask(cfg, ds, AutoTokenizer.from_pretrained(tiny_encoder))
     task.build_model(tiny_encoder)
     info = task.warm_start_info
-    assert info["rows"] == 16 and info["steps"] == 2 and 0.0 <= info["heldout_polarity_accuracy"] <= 1.0
+    assert info["rows"] == 16 and info["steps"] == 2 and info["heldout_rows"] == 8
+    # The held-out rows are 4 positive + 4 negative copies of two texts; after 2 steps the tiny
+    # model gives both the same polarity (measured at learning rates 1e-3..3e-2, up to 20 steps),
+    # so exactly half are right. An unbalanced eval subsample, a wrong denominator or an empty
+    # eval set (nan) gives anything else.
+    assert info["heldout_polarity_accuracy"] == 0.5

@@ -86,12 +86,9 @@ def same_code_now(recorded: dict, root: Path) -> bool | None:
 def machine(threads: int | None = None) -> dict:
     """CPU model, cores and the torch intra-op threads a run uses (`threads`, else torch's default)."""
     if threads is None:
-        try:
-            import torch
+        import torch
 
-            threads = torch.get_num_threads()
-        except ImportError:
-            threads = None
+        threads = torch.get_num_threads()
     return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "threads": threads,
             "platform": platform.platform(terse=True)}
 

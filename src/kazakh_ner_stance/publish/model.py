@@ -316,11 +316,9 @@ def build_ner_verification(ckpt: Path, metrics: dict, metrics_path: Path, info: 
 
 
 def _stance_backend():
-    """(load_stance_checkpoint, predict_stance) or None when stance inference is not installed."""
-    try:
-        from ..tasks.stance import load_stance_checkpoint, predict_stance
-    except ImportError:
-        return None
+    """(load_stance_checkpoint, predict_stance) from the stance task; a test seam."""
+    from ..tasks.stance import load_stance_checkpoint, predict_stance
+
     return load_stance_checkpoint, predict_stance
 
 

@@ -610,27 +610,6 @@ def test_stance_release_card_and_reload_check(tiny_stance_checkpoint, tmp_path, 
         verify_release(copy)
 
 
-def test_stance_without_inference_falls_back_to_the_manifest(tiny_checkpoint, tmp_path, capsys, monkeypatch):
-    from kazakh_ner_stance.evaluation import compute_stance_metrics
-    from kazakh_ner_stance.publish import model as publish_model
-    from kazakh_ner_stance.publish import run_publish
-
-    monkeypatch.setattr(publish_model, "_stance_backend", lambda: None)
-    ckpt = tmp_path / "stance_ckpt"
-    shutil.copytree(tiny_checkpoint["model"], ckpt)
-    info = json.loads((ckpt / "kns_training.json").read_text())
-    info["task"] = "stance"
-    (ckpt / "kns_training.json").write_text(json.dumps(info))
-    m = compute_stance_metrics(["FAVOR", "NONE", "AGAINST", "NONE"], ["FAVOR", "NONE", "NONE", "NONE"], None,
-                               ["PERSON", "GPE", "PERSON", "GPE"], bootstrap_n=20)
-    m.update(task="stance", split="test", n_sentences=4)
-    (tmp_path / "stance_metrics.json").write_text(json.dumps(m))
-    result = run_publish(publish_cfg(tmp_path, {"model": ckpt, "metrics": tmp_path / "stance_metrics.json"}))
-    v = json.loads((Path(result["folder"]) / "verification.json").read_text())
-    assert v["check"] == "manifest only" and "not available" in v["reason"]
-    assert "sample check skipped" in capsys.readouterr().out
-
-
 # --------------------------------------------------------------------------- the script
 
 

@@ -372,11 +372,6 @@ def require_whole_split_match(want: dict, got: dict, vcfg, split: str) -> None:
 
 
 def build_stance_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dict:
-    if _stance_backend() is None:
-        reason = ("stance inference (kazakh_ner_stance.tasks.stance) is not available; this release is checked by "
-                  "its manifest (every file's SHA-256) only")
-        log.warning("no sample re-scoring: %s", reason)
-        return {"check": "manifest only", "reason": reason}
     source, split, ds = verification_split(metrics, info, vcfg, "stance")
     feat = ds.features.get("label")
     names = getattr(feat, "names", None)
@@ -489,16 +484,9 @@ class ReleaseVerifier:
     score: Callable[[dict, tuple], dict]  # (the stored sample, predictions) -> scores like `expected`
     headline: Callable[[dict], str]  # scores -> the numbers the verify message quotes
     unit: str  # what the sample counts
-    unavailable: Callable[[], str | None] = lambda: None  # why the sample cannot be re-scored here
 
     def __call__(self, ckpt: Path, metrics: dict, metrics_path: Path, info: dict, vcfg) -> dict:
         return self.build(ckpt, metrics, metrics_path, info, vcfg)
-
-
-def _stance_unavailable() -> str | None:
-    if _stance_backend() is None:
-        return "stance inference (kazakh_ner_stance.tasks.stance) is not available"
-    return None
 
 
 verify_ner_release = ReleaseVerifier(
@@ -515,7 +503,6 @@ verify_stance_release = ReleaseVerifier(
     score=lambda s, out: stance_sample_scores(s["gold"], *out),
     headline=lambda got: f"macro F1 {got['macro_f1']:.4f}",
     unit="items",
-    unavailable=_stance_unavailable,
 )
 verify_joint_release = ReleaseVerifier(
     build=lambda ckpt, metrics, metrics_path, info, vcfg: build_joint_verification(ckpt, metrics, info, vcfg),
@@ -536,9 +523,6 @@ def verify_model_sample(folder: Path) -> str:
         return f"sample check skipped: {v.get('reason', 'not recorded')}"
     s = v["sample"]
     verifier = task_spec(v.get("task") or "ner").load("publish_verifier")  # the oldest records are NER's
-    reason = verifier.unavailable()
-    if reason:
-        return f"sample check skipped: {reason}"
     with hub_offline():
         try:
             out = verifier.predict(Path(folder), v)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from kazakh_ner_stance.config import project_root
 from kazakh_ner_stance.errors import KnsError
-from kazakh_ner_stance.stance.silver import assemble_layer, check_sample, read_layer
+from kazakh_ner_stance.stance_annotation.silver import assemble_layer, check_sample, read_layer
 
 
 def _rusentne_sources(dataset_dir: Path) -> dict:
     from kazakh_ner_stance.data.build import load_built_dataset
-    from kazakh_ner_stance.stance import STANCE_LABELS
+    from kazakh_ner_stance.stance_annotation import STANCE_LABELS
 
     split = load_built_dataset(dataset_dir)["train"]
     return {r["id"]: {"source_row": r["source_row"], "target_type": r["target_type"],

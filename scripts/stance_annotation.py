@@ -1,6 +1,6 @@
 """`python scripts/stance_annotation.py key=value ...`: see configs/stance_annotation.yaml for the options."""
 
-from kazakh_ner_stance.stance.cli import annotation_main
+from kazakh_ner_stance.stance_annotation.cli import annotation_main
 
 if __name__ == "__main__":
     annotation_main()

@@ -12,7 +12,7 @@ import pytest
 from kazakh_ner_stance.config import compose
 from kazakh_ner_stance.data.download import sha256_file
 from kazakh_ner_stance.errors import DataValidationError, KnsError
-from kazakh_ner_stance.stance.rusentne import char_span_to_tokens, run_build_rusentne
+from kazakh_ner_stance.data.rusentne import char_span_to_tokens, run_build_rusentne
 
 FIXTURE = Path(__file__).parent / "fixtures" / "rusentne"
 FILES = ("train_data.csv", "validation_data_labeled.csv")

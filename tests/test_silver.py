@@ -12,7 +12,7 @@ import pytest
 
 from kazakh_ner_stance.config import compose
 from kazakh_ner_stance.errors import DataValidationError
-from kazakh_ner_stance.stance.silver import (
+from kazakh_ner_stance.stance_annotation.silver import (
     assemble_layer,
     check_rates,
     check_sample,
@@ -102,7 +102,7 @@ def test_check_rates_and_sample():
 
 @pytest.fixture(scope="module")
 def silver_dataset(tmp_path_factory) -> Path:
-    from kazakh_ner_stance.stance.silver import run_build_silver
+    from kazakh_ner_stance.stance_annotation.silver import run_build_silver
 
     out = tmp_path_factory.mktemp("data") / "rusentne_kk_silver"
     run_build_silver(compose("build_dataset", [
@@ -130,7 +130,7 @@ def test_extra_train_takes_a_list_of_folders(silver_dataset, tmp_path):
     from test_stance_crosslingual import FIXTURE as RU_FIXTURE
 
     from kazakh_ner_stance.data.download import sha256_file
-    from kazakh_ner_stance.stance.rusentne import run_build_rusentne
+    from kazakh_ner_stance.data.rusentne import run_build_rusentne
     from kazakh_ner_stance.tasks.stance_mix import load_extra_train
 
     ru = tmp_path / "rusentne"

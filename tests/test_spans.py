@@ -103,8 +103,8 @@ def test_old_call_sites_use_the_one_decoder():
     from kazakh_ner_stance.evaluation import extract_spans
     from kazakh_ner_stance.evaluation import ner_metrics
     from kazakh_ner_stance.predict import tags_to_spans
-    from kazakh_ner_stance.stance.dataset import ner_label_names as stance_ner_label_names
-    from kazakh_ner_stance.stance.join import entity_spans
+    from kazakh_ner_stance.data.stance_dataset import ner_label_names as stance_ner_label_names
+    from kazakh_ner_stance.data.stance_join import entity_spans
     from kazakh_ner_stance.tasks import ner
 
     for tags, strict, lenient in CASES:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from kazakh_ner_stance.errors import DataValidationError
-from kazakh_ner_stance.stance import annotation as ann
+from kazakh_ner_stance.stance_annotation import annotation as ann
 
 ITEMS = [
     {"sent_id": "S1", "tokens": "Тоқаев Бейбітшілік кеңесін қолдады .".split(), "start": 1, "end": 3,
@@ -151,7 +151,7 @@ def test_merge_and_agreement(tmp_path):
 def test_annotation_verbs(tmp_path):
     """export -> fill -> import -> merge -> agreement through the Hydra configs."""
     from kazakh_ner_stance.config import compose
-    from kazakh_ner_stance.stance.cli import run_stance_annotation
+    from kazakh_ner_stance.stance_annotation.cli import run_stance_annotation
 
     items = tmp_path / "items.jsonl"
     ann.write_jsonl(ITEMS, items)

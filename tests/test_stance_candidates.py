@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kazakh_ner_stance.stance.candidates import NameMatcher, case_forms, extract_candidates
+from kazakh_ner_stance.stance_annotation.candidates import NameMatcher, case_forms, extract_candidates
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_extract_with_names_and_fake_ner():
 def test_run_candidates_script_config(tmp_path):
     """The tool verb end to end with the project tokenizer and a fake predictor."""
     from kazakh_ner_stance.config import compose
-    from kazakh_ner_stance.stance.cli import run_stance_candidates
+    from kazakh_ner_stance.stance_annotation.cli import run_stance_candidates
 
     doc = tmp_path / "news.txt"
     doc.write_text("Депутаттар Тоқаевтың бастамасын қолдады. Ресейге қарсы санкциялар талқыланды.", encoding="utf-8")

@@ -64,7 +64,7 @@ def test_balanced_sampler_is_seeded_redrawn_each_epoch_and_length_grouped():
 @pytest.fixture(scope="module")
 def rusentne_tiny(tmp_path_factory) -> Path:
     from kazakh_ner_stance.data.download import sha256_file
-    from kazakh_ner_stance.stance.rusentne import run_build_rusentne
+    from kazakh_ner_stance.data.rusentne import run_build_rusentne
 
     out = tmp_path_factory.mktemp("data") / "rusentne"
     cfg = compose("build_dataset", ["data=rusentne", f"data.source_dir={FIXTURE}", f"out_dir={out}", "progress=false",

@@ -66,7 +66,7 @@ def test_too_few_groups_is_a_clear_error():
 def test_run_stance_cv_pools_every_item(tiny_encoder, tmp_path):
     from datasets import Dataset, DatasetDict
 
-    from kazakh_ner_stance.stance.dataset import stance_features
+    from kazakh_ner_stance.data.stance_dataset import stance_features
     from test_task_stance import make_items
 
     rows = make_items(60, seed=0)
@@ -123,7 +123,7 @@ def test_benchmark_stance_recipes_smoke(tiny_encoder, tmp_path, capsys):
     import importlib.util
 
     from kazakh_ner_stance.data.download import sha256_file
-    from kazakh_ner_stance.stance.rusentne import run_build_rusentne
+    from kazakh_ner_stance.data.rusentne import run_build_rusentne
     from test_task_stance import save_stance_dataset
 
     root = Path(__file__).resolve().parents[1]

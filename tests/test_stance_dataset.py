@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kazakh_ner_stance.errors import DataValidationError
-from kazakh_ner_stance.stance import STANCE_LABELS
-from kazakh_ner_stance.stance.join import join_records
-from kazakh_ner_stance.stance.layer import read_double, read_standoff
+from kazakh_ner_stance.stance_annotation import STANCE_LABELS
+from kazakh_ner_stance.data.stance_join import join_records
+from kazakh_ner_stance.data.stance_layer import read_double, read_standoff
 
 FIX = Path(__file__).parent / "fixtures" / "stance"
 SENTID = FIX / "kaznerd" / "IOB2_valid_sentid.txt"

@@ -65,7 +65,7 @@ def make_rows(n: int, seed: int, names: list[str]) -> list[dict]:
 def save_joint_dataset(out: Path, sizes=(30, 8, 8)) -> Path:
     from datasets import Dataset, DatasetDict
 
-    from kazakh_ner_stance.stance.dataset import joint_features, ner_label_names
+    from kazakh_ner_stance.data.stance_dataset import joint_features, ner_label_names
 
     types = ["EVENT", "GPE", "ORGANISATION", "PERSON"]
     names = ner_label_names(types)

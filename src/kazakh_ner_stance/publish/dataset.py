@@ -34,7 +34,7 @@ def parquet_digest(path: Path) -> tuple[int, str, list[str]]:
 
 
 # The columns by which a built dataset shows what it trains, read against the registry's
-# TaskSpec flags (data/build.py, stance/dataset.py): entity tags for predicts_entities, gold
+# TaskSpec flags (data/build.py, data/stance_dataset.py): entity tags for predicts_entities, gold
 # stance `targets` beside them for predicts_stance too. A dataset without entity tags is a
 # stance dataset (one target and its `label` per row).
 ENTITY_COLUMNS = ("ner_tags",)

@@ -5,7 +5,7 @@ subset, imported layers) holds one JSON object per line, `{"sent_id", "start", "
 "type", "label", "annotator", "note"?}`, with token offsets (end exclusive) into the whitespace
 tokens of the sentence that carries `sent_id`. Reading checks each line on its own (UTF-8, JSON,
 fields, labels, duplicate spans) and reports *every* problem as `file:line: ...` at once;
-`stance.join` then checks the items against their sentences.
+`data.stance_join` then checks the items against their sentences.
 """
 
 from __future__ import annotations

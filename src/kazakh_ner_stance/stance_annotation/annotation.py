@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import DataValidationError, KnsError, Problem
 from . import STANCE_LABELS
-from .layer import StanceRecord, read_jsonl, record_from_obj
+from ..data.stance_layer import StanceRecord, read_jsonl, record_from_obj
 
 CSV_COLUMNS = ["item_id", "sent_id", "start", "end", "type", "target", "sentence", "marked", "label", "annotator", "note"]
 LS_FROM_TARGET = "target"

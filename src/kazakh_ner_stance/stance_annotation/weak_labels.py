@@ -504,11 +504,11 @@ HEADER = ["LF", "votes", "coverage", "overlap", "conflict", "accuracy", *(f"{lab
 
 
 def report_markdown(report: Mapping) -> str:
-    from .dataset import markdown_table
+    from ..data.stance_dataset import markdown_table
 
     gold = ", ".join(f"{k} {v}" for k, v in report["gold"].items())
     return (
-        f"Labelling functions of `kazakh_ner_stance.stance.weak_labels` (default cue lexicon) on the "
+        f"Labelling functions of `kazakh_ner_stance.stance_annotation.weak_labels` (default cue lexicon) on the "
         f"{report['items']} gold items ({gold}). Coverage/overlap/conflict are fractions of all items; "
         "accuracy is over the items an LF labels; P/R per class against gold (recall over all gold "
         "items of the class). The majority vote abstains on ties.\n\n" + markdown_table(HEADER, _rows(report))

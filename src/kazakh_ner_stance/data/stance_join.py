@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import DataValidationError, Problem
 from ..labels import TARGET_TYPES, iob2_spans
-from .layer import StanceRecord
+from .stance_layer import StanceRecord
 
 
 # --------------------------------------------------------------------------- join

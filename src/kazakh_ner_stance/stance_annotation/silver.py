@@ -33,7 +33,7 @@ from typing import Mapping, Sequence
 
 from ..errors import DataValidationError, KnsError, Problem
 from . import STANCE_LABELS
-from .layer import read_jsonl
+from ..data.stance_layer import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def check_rates(check: Sequence[Mapping]) -> dict:
 
 def layer_rows(layer: Sequence[Mapping]) -> tuple[list[dict], int]:
     """Layer records -> stance dataset rows (token spans over the project's word tokeniser)."""
-    from .rusentne import char_span_to_tokens
+    from ..data.rusentne import char_span_to_tokens
 
     out, split_words = [], 0
     for r in layer:
@@ -204,8 +204,8 @@ def layer_rows(layer: Sequence[Mapping]) -> tuple[list[dict], int]:
 
 
 def _card(stats: Mapping) -> str:
-    from .dataset import markdown_table
-    from .rusentne import CITATION
+    from ..data.stance_dataset import markdown_table
+    from ..data.rusentne import CITATION
 
     c = stats["check"]
     if c.get("n"):
@@ -243,8 +243,8 @@ def run_build_silver(cfg) -> dict:
     from datasets import Dataset, DatasetDict
 
     from ..data.download import sha256_file
-    from .dataset import _write_aside
-    from .rusentne import rusentne_features
+    from ..data.stance_dataset import _write_aside
+    from ..data.rusentne import rusentne_features
 
     data = cfg.data
     layer_path = Path(str(data.layer))

@@ -3,8 +3,8 @@
 The gold layer (`data/stance/kaznerd_valid_stance.jsonl`) is standoff: one JSON object per
 line, `{"sent_id", "start", "end", "target", "type", "label", "annotator", "note"?}`, with
 token offsets (end exclusive) into the whitespace tokens of the sentence that carries
-`sent_id` in KazNERD's `with_sentID` file. `stance.layer` reads and validates it;
-`stance.join` checks every item against that sentence and reports *every* mismatch as
+`sent_id` in KazNERD's `with_sentID` file. `data.stance_layer` reads and validates it;
+`data.stance_join` checks every item against that sentence and reports *every* mismatch as
 `file:line: ...` before anything is built.
 
 The built stance dataset follows the NER dataset's splits: a sentence is in the same split in
@@ -27,8 +27,8 @@ from typing import NamedTuple
 from ..atomic import replace_dir
 from ..errors import DataValidationError, KnsError, Problem
 from ..labels import STANCE_LABELS, TARGET_TYPES, ner_label_names
-from .join import join_records, split_assignment
-from .layer import StanceRecord, read_double, read_standoff
+from .stance_join import join_records, split_assignment
+from .stance_layer import StanceRecord, read_double, read_standoff
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +395,7 @@ def _double_agreement(records, double) -> dict | None:
     annotators, and a warning per item whose final label differs from the gold one."""
     if double is None:
         return None
-    from . import annotation
+    from ..stance_annotation import annotation
 
     gold_by_key = {r.key: r for r in records}
     mismatch = [d for d in double if d.key in gold_by_key and gold_by_key[d.key].label != d.label]
@@ -432,7 +432,7 @@ def _dataset_stats(placed: _Placed, double_report: dict | None) -> dict:
 
 def _weak_label_report(st, all_items: list[dict]) -> dict:
     """The weak labelling functions scored against the gold layer (reported in the card)."""
-    from . import weak_labels
+    from ..stance_annotation import weak_labels
 
     wl_cfg = _cfg_get(st, "weak_labels", {})
     lexicon = weak_labels.load_lexicon(_cfg_get(wl_cfg, "lexicon", "default"))
@@ -547,7 +547,7 @@ def _save_dataset(tmp: Path, rows: Mapping[str, list[dict]], features, title: st
 def _write_datasets(cfg, stats: dict, placed: _Placed, stance_dir: Path, joint_dir: Path, wl_report: dict) -> str:
     """Write the stance and the joint dataset aside and swap each into place; returns the
     label-count tables (markdown) that both cards hold."""
-    from . import weak_labels
+    from ..stance_annotation import weak_labels
 
     names = ner_label_names(list(cfg.data.entity_types))
     overwrite = bool(_cfg_get(cfg, "overwrite", True))
@@ -564,7 +564,7 @@ def _write_datasets(cfg, stats: dict, placed: _Placed, stance_dir: Path, joint_d
 
 
 def _print_summary(stance_dir: Path, joint_dir: Path, counts_md: str, wl_report: dict) -> None:
-    from . import weak_labels
+    from ..stance_annotation import weak_labels
 
     print(f"stance dataset: {stance_dir}\njoint dataset: {joint_dir}")
     print(counts_md)

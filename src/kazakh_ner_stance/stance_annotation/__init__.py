@@ -1,5 +1,7 @@
-"""Stance toward named-entity targets: the standoff layer and its join, the dataset build,
-candidates, weak labels, annotation.
+"""Making the stance layer: target candidates, weak labels, annotation (Label Studio, agreement)
+and the silver translations. Reading the layer, joining it to KazNERD and building the stance
+datasets live beside the NER builder in `kazakh_ner_stance.data` (stance_layer, stance_join,
+stance_dataset); the model code of the stance task is `tasks/stance.py`.
 
 Label definition: /work/shared/docs/stance-labels.md (copied into every dataset card).
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import KnsError
 from . import TARGET_TYPES
-from .join import entity_spans
+from ..data.stance_join import entity_spans
 
 Predictor = Callable[[list[list[str]]], list[list[str]]]
 

@@ -27,7 +27,7 @@ What the builder does:
   here), on which F1_PN (the mean of the positive and negative F1, which is our F_avg) is
   comparable with, though not the same as, the RuSentNE-2023 test scores.
 
-The rows follow the schema of the Kazakh stance dataset (`stance.dataset.stance_features`)
+The rows follow the schema of the Kazakh stance dataset (`data.stance_dataset.stance_features`)
 plus ``lang`` ("ru") and ``source_row`` (the 1-based line of the row in its source file), so
 that the two can be concatenated for mixed training.
 """
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..errors import DataValidationError, KnsError, Problem
-from . import STANCE_LABELS
+from ..labels import STANCE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def char_span_to_tokens(sentence: str, start: int, end: int) -> tuple[list[str],
 def rusentne_features():
     from datasets import Features, Value
 
-    from .dataset import stance_features
+    from .stance_dataset import stance_features
 
     feats = dict(stance_features())
     feats["lang"] = Value("string")
@@ -271,7 +271,7 @@ def build_rows(data_cfg) -> tuple[dict[str, list[dict]], dict]:
 
 
 def _card(stats: Mapping, files: Mapping[str, str]) -> str:
-    from .dataset import markdown_table
+    from .stance_dataset import markdown_table
 
     rows = [[s, *(stats["labels"][s][lab] for lab in STANCE_LABELS), stats["rows"][s], stats["sentences"][s]]
             for s in SPLITS]
@@ -321,7 +321,7 @@ def run_build_rusentne(cfg) -> dict:
     """Hydra entry point (`data.builder`): build the RuSentNE stance DatasetDict into out_dir."""
     from datasets import Dataset, DatasetDict
 
-    from .dataset import _write_aside
+    from .stance_dataset import _write_aside
 
     data = cfg.data
     rows, stats = build_rows(data)

@@ -49,7 +49,7 @@ def _lfs(cfg, lexicon=None):
 def _load_items(path, cfg) -> list[dict]:
     """Items JSONL; standoff lines without tokens take them from cfg.sentid_file."""
     from . import annotation
-    from .layer import read_jsonl
+    from ..data.stance_layer import read_jsonl
 
     problems: list = []
     need = any("tokens" not in obj for _, obj in read_jsonl(str(path), problems))
@@ -115,8 +115,8 @@ def run_stance_candidates(cfg, predictor=None) -> list[dict]:
 def run_stance_weak_labels(cfg) -> dict | list:
     """Evaluate the LFs against the gold file (table printed, JSON written), or label items."""
     from . import annotation, weak_labels
-    from .join import join_records
-    from .layer import read_standoff
+    from ..data.stance_join import join_records
+    from ..data.stance_layer import read_standoff
 
     lfs = _lfs(cfg)
     sentences = None
@@ -198,7 +198,7 @@ def run_stance_annotation(cfg):
         rows = []
         for f in files:
             problems = []
-            from .layer import read_jsonl
+            from ..data.stance_layer import read_jsonl
 
             objs = [o for _, o in read_jsonl(f, problems)]
             if objs and all("labels" in o or "label_a" in o for o in objs):

@@ -132,7 +132,8 @@ def test_reader_repair_is_the_shared_repair(tmp_path):
 
 
 def test_label_vocabularies_have_one_home():
-    from kazakh_ner_stance import evaluation, stance
+    from kazakh_ner_stance import evaluation
+    from kazakh_ner_stance import stance_annotation as stance
     from kazakh_ner_stance.evaluation import stance_metrics
     from kazakh_ner_stance.evaluation.metrics import load_metric
     from kazakh_ner_stance.tasks import stance as stance_task

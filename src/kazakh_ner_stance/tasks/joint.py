@@ -26,6 +26,7 @@ from typing import Sequence
 from ..errors import KnsError
 from ..labels import STANCE_LABELS, TARGET_TYPES, iob2_spans
 from .base import Task
+from .joint_mix import JointMix
 from .ner import IGNORE_INDEX, encode_windows, entity_scores, predict_word_tags
 from .stance import class_balance_weights, stance_scores
 
@@ -434,6 +435,9 @@ class JointTask(Task):
         for ts in dataset["train"]["targets"]:
             for x in ts:
                 counts[int(x["label"])] += 1
+        # task.extra_train / task.sampler (tasks/joint_mix.py): extra stance targets count too.
+        self.mix = JointMix(cfg, tokenizer, self.max_length, self.overlap)
+        counts = self.mix.counts_with_extra(counts)
         self.train_counts = counts
         explicit = t.get("class_weights")
         balance = str(t.get("class_balance", "weights") or "none")
@@ -470,8 +474,16 @@ class JointTask(Task):
                                label_all_subwords=label_all)
             return {k: enc[k] for k in keep}
 
-        return split.map(encode, batched=True, batch_size=1000, remove_columns=split.column_names,
-                         desc="encoding (windows, NER labels, target spans)")
+        features = split.map(encode, batched=True, batch_size=1000, remove_columns=split.column_names,
+                             desc="encoding (windows, NER labels, target spans)")
+        return self.mix.extend(features, self.train_counts)
+
+    def train_sampler(self, batch_size: int):
+        """The balanced language/class sampler of `task.sampler` (None: Trainer's own)."""
+        return self.mix.sampler(batch_size, int(self.cfg.seed))
+
+    def training_data_info(self) -> dict:
+        return self.mix.info()
 
     def data_collator(self, pad_to_multiple_of=None):
         return JointCollator(self.tokenizer, pad_to_multiple_of)
@@ -501,5 +513,6 @@ class JointTask(Task):
     def save_extra(self, folder: Path):
         meta = {"ner_labels": self.label_names, "stance_labels": list(STANCE_LABELS), "stance_types": self.stance_types,
                 "max_length": self.max_length, "window_overlap": self.overlap, "class_weights": self.class_weights,
-                "train_counts": self.train_counts, "selection_metric": self.metric_name}
+                "train_counts": self.train_counts, "selection_metric": self.metric_name,
+                "training_data": self.training_data_info()}
         (Path(folder) / "kns_joint.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -207,5 +207,7 @@ def test_model_card_names_the_cross_lingual_training_data():
     zero = " ".join(_cross_lingual_note({"config": {"task": {
         "train_on_target": False, "extra_train": {"dir": "/a/datasets/rusentne"}}}}))
     assert "no Kazakh training item" in zero
+    joint = " ".join(_cross_lingual_note({"config": {"task": {"extra_train": {"dir": "/d/rusentne"}}}}, True))
+    assert "train the stance head only" in joint and "stance head only" not in mixed
     seq = " ".join(_cross_lingual_note({"config": {"task": {"init_from": "/runs/zs/model"}}}))
     assert "Fine-tuned from the stance checkpoint `zs`" in seq

@@ -234,8 +234,9 @@ def _training(inp: ModelCardInputs) -> str:
     return "\n".join(text)
 
 
-def _cross_lingual_note(info: dict) -> list[str]:
-    """What a stance run trained on besides the Kazakh layer (task.extra_train, task.init_from)."""
+def _cross_lingual_note(info: dict, predicts_entities: bool = False) -> list[str]:
+    """What a stance run trained on besides the Kazakh layer (task.extra_train, task.init_from);
+    for a model that also tags entities, that the extra items taught stance only."""
     from ..tasks.stance_mix import extra_train_dirs
 
     task = (info.get("config") or {}).get("task") or {}
@@ -262,6 +263,9 @@ def _cross_lingual_note(info: dict) -> list[str]:
             if (task.get("sampler") or {}).get("kind") == "balanced":
                 how += ", drawn by a language- and class-balanced sampler"
         out += ["", f"Also trained on {what}, split `{(task.get('extra_train') or {}).get('split', 'train')}`, {how}."]
+        if predicts_entities:
+            out[-1] += (" Those items carry no entity annotation: they train the stance head only, and the NER head "
+                        "learns from the Kazakh sentences alone.")
     if task.get("init_from"):
         out += ["", f"Fine-tuned from the stance checkpoint `{Path(str(task['init_from'])).parent.name}` "
                     "(sequential recipe: its first stage, see that checkpoint's card for its data)."]
@@ -291,7 +295,7 @@ def _data(inp: ModelCardInputs) -> str:
                   if len(stats.get("sources") or []) == 1 else f"Splits: {splitting}."]
     if task_spec(inp.task).predicts_stance:
         lines += ["", STANCE_NOTE]
-        lines += _cross_lingual_note(info)
+        lines += _cross_lingual_note(info, task_spec(inp.task).predicts_entities)
     splits = stats.get("splits") or {}
     if splits and all(isinstance(v, dict) and "sentences" in v for v in splits.values()):
         rows = [[s, f"{v['sentences']:,}", f"{v.get('tokens', 0):,}", f"{v.get('entities', 0):,}"]

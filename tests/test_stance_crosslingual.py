@@ -22,7 +22,7 @@ def test_balanced_weights_split_languages_then_classes():
     langs = ["kk"] * 100 + ["ru"] * 20
     labels = [0] * 90 + [1] * 9 + [2] * 1 + [0] * 10 + [1] * 5 + [2] * 5
     for power in (0.0, 0.5, 1.0):
-        w = balanced_item_weights(langs, labels, class_power=power)
+        w = balanced_item_weights(langs, labels, None, class_power=power)
         assert sum(w) == pytest.approx(1.0)
         share = Counter()
         for lang, lab, x in zip(langs, labels, w):
@@ -45,7 +45,7 @@ def test_balanced_sampler_is_seeded_redrawn_each_epoch_and_length_grouped():
     langs = ["kk"] * 200 + ["ru"] * 800
     labels = [0] * 1000
     lengths = [i % 37 + 3 for i in range(1000)]
-    w = balanced_item_weights(langs, labels)
+    w = balanced_item_weights(langs, labels, None, class_power=0.5)
     a = BalancedSampler(w, 4000, seed=1, lengths=lengths, batch_size=8)
     b = BalancedSampler(w, 4000, seed=1, lengths=lengths, batch_size=8)
     first = list(a)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from .tasks.options import register_task_schemas
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
@@ -33,6 +35,8 @@ def register_resolvers() -> None:
 
 
 register_resolvers()
+# Before any compose: configs/task/*.yaml name their schema (task/<name>_schema) in the defaults.
+register_task_schemas()
 
 
 def compose(config_name: str, overrides: list[str] | None = None):

@@ -428,9 +428,9 @@ class JointTask(Task):
         t = cfg.task
         self.max_length = int(t.max_length)
         self.overlap = int(t.window_overlap)
-        self.metric_name = str(t.get("selection_metric", "macro_f1"))
-        self.bootstrap_n = int(t.get("bootstrap_n", 1000))
-        self.stance_types = list(t.get("stance_types") or TARGET_TYPES)
+        self.metric_name = str(t.selection_metric)
+        self.bootstrap_n = int(t.bootstrap_n)
+        self.stance_types = list(t.stance_types)
         counts = [0] * len(STANCE_LABELS)
         for ts in dataset["train"]["targets"]:
             for x in ts:
@@ -439,13 +439,13 @@ class JointTask(Task):
         self.mix = JointMix(cfg, tokenizer, self.max_length, self.overlap)
         counts = self.mix.counts_with_extra(counts)
         self.train_counts = counts
-        explicit = t.get("class_weights")
-        balance = str(t.get("class_balance", "weights") or "none")
+        explicit = t.class_weights
+        balance = str(t.class_balance)
         if explicit is not None:
             self.class_weights = [float(x) for x in explicit]
         elif balance == "weights":
-            self.class_weights = class_balance_weights(counts, float(t.get("balance_power", 0.5)),
-                                                       t.get("max_class_weight"))
+            self.class_weights = class_balance_weights(counts, float(t.balance_power),
+                                                       t.max_class_weight)
         elif balance == "none":
             self.class_weights = None
         else:
@@ -456,16 +456,16 @@ class JointTask(Task):
         return KnsJointModel.from_encoder(
             model_dir,
             num_labels=len(self.label_names), id2label=self.id2label, label2id=self.label2id,
-            stance_labels=list(STANCE_LABELS), span_pooling=str(t.get("span_pooling", "mean")),
-            use_cls=bool(t.get("use_cls", True)), stance_hidden=t.get("stance_hidden"),
-            stance_dropout=float(t.get("stance_dropout", 0.1)),
-            stance_loss_weight=float(t.get("stance_loss_weight", 1.0)),
+            stance_labels=list(STANCE_LABELS), span_pooling=str(t.span_pooling),
+            use_cls=bool(t.use_cls), stance_hidden=t.stance_hidden,
+            stance_dropout=float(t.stance_dropout),
+            stance_loss_weight=float(t.stance_loss_weight),
             stance_class_weights=self.class_weights, stance_types=self.stance_types,
             window_max_length=self.max_length, window_overlap=self.overlap,
         )
 
     def encode_train(self, split):
-        label_all = bool(self.cfg.task.get("label_all_subwords", False))
+        label_all = bool(self.cfg.task.label_all_subwords)
         keep = ("input_ids", "attention_mask", "labels", "length", "span_starts", "span_ends", "stance_labels")
 
         def encode(batch):

@@ -36,7 +36,7 @@ def read_kazsandra(paths: Sequence[str | Path], text_column: str = "text") -> li
     for path in paths:
         path = Path(path)
         if not path.is_file():
-            raise KnsError(f"{path}: KazSAnDRA file not found (set task.warm_start.files / data_dir)")
+            raise KnsError(f"{path}: KazSAnDRA file not found (set task.warm_start.data_dir / train_files / eval_files)")
         if path.suffix == ".zip":
             with zipfile.ZipFile(path) as zf:
                 names = [n for n in zf.namelist() if n.endswith(".csv")]
@@ -153,20 +153,20 @@ def polarity_accuracy(model, tokenizer, features, batch_size: int = 64) -> float
 
 
 def warm_start_stance(model, tokenizer, ws, task=None, freeze_embeddings: bool = False, seed: int = 42) -> dict:
-    """Train `model` (a 3-way sequence classifier) on a KazSAnDRA subsample, in place."""
+    """Train `model` (a 3-way sequence classifier) on a KazSAnDRA subsample, in place. `ws`: the
+    composed `task.warm_start` (every key of WarmStartOptions in tasks/options.py is set)."""
     import torch
 
     t0 = time.time()
-    data_dir = Path(str(ws.get("data_dir", "")))
-    train_files = [data_dir / f for f in ws.get("train_files", ["03_pc_train_rus.zip"])]
-    eval_files = [data_dir / f for f in ws.get("eval_files", [])] if ws.get("eval_files") else []
-    text_column = str(ws.get("text_column", "text"))
-    rows = subsample(read_kazsandra(train_files, text_column), ws.get("n_rows", 5000), seed,
-                     bool(ws.get("balanced", True)))
-    eval_rows = subsample(read_kazsandra(eval_files, text_column), ws.get("eval_rows", 500), seed + 1, True) if eval_files else []
-    max_length = int(ws.get("max_length", 128))
-    max_words = int(ws.get("max_words", 96))
-    target_text = str(ws.get("target_text", "бұл өнім"))
+    data_dir = Path(str(ws.data_dir))
+    train_files = [data_dir / f for f in ws.train_files]
+    eval_files = [data_dir / f for f in ws.eval_files]
+    text_column = str(ws.text_column)
+    rows = subsample(read_kazsandra(train_files, text_column), ws.n_rows, seed, bool(ws.balanced))
+    eval_rows = subsample(read_kazsandra(eval_files, text_column), ws.eval_rows, seed + 1, True) if eval_files else []
+    max_length = int(ws.max_length)
+    max_words = int(ws.max_words)
+    target_text = str(ws.target_text)
     markers = tuple(task.markers) if task is not None and getattr(task, "head", "pooler") == "markers" else None
     feats = _encode(tokenizer, rows, target_text, max_length, max_words, markers)
     eval_feats = _encode(tokenizer, eval_rows, target_text, max_length, max_words, markers) if eval_rows else []
@@ -176,10 +176,10 @@ def warm_start_stance(model, tokenizer, ws, task=None, freeze_embeddings: bool =
     if freeze_embeddings:  # as train.py does for the main stage (see freeze_word_embeddings)
         emb.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    lr = float(ws.get("learning_rate", 5e-5))
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=float(ws.get("weight_decay", 0.01)))
-    batch_size = int(ws.get("batch_size", 32))
-    epochs = int(ws.get("epochs", 1))
+    lr = float(ws.learning_rate)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=float(ws.weight_decay))
+    batch_size = int(ws.batch_size)
+    epochs = int(ws.epochs)
     rng = random.Random(seed)
     torch.manual_seed(seed)
     total = epochs * ((len(feats) + batch_size - 1) // batch_size)

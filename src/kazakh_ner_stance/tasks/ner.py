@@ -285,7 +285,7 @@ class NerTask(Task):
         )
 
     def encode_train(self, split):
-        label_all = bool(self.cfg.task.get("label_all_subwords", False))
+        label_all = bool(self.cfg.task.label_all_subwords)
 
         def encode(batch):
             enc = encode_windows(

@@ -321,7 +321,9 @@ def stance_scores(gold: Sequence[str], pred: Sequence[str], probs=None, target_t
 
 def custom_model_type(task_cfg) -> str | None:
     """The package-defined model_type of a checkpoint trained with this task config (the markers
-    head is our `kns_stance` architecture; the pooler head is transformers' own)."""
+    head is our `kns_stance` architecture; the pooler head is transformers' own). `task_cfg` is a
+    stored training record's (cards/model_card.py), which may be empty or predate `head`: hence
+    `.get`, and the pooler head, the only one before `head` existed."""
     return "kns_stance" if (task_cfg or {}).get("head", "pooler") == "markers" else None
 
 
@@ -345,28 +347,27 @@ class StanceTask(Task):
         names = list(getattr(feature, "names", STANCE_LABELS))
         if names != list(STANCE_LABELS):
             raise KnsError(f"the stance dataset's labels are {names}; expected {list(STANCE_LABELS)}")
-        cfg_labels = cfg.task.get("id2label")
-        if cfg_labels is not None and {int(k): v for k, v in cfg_labels.items()} != ID2LABEL:
+        if {int(k): v for k, v in cfg.task.id2label.items()} != ID2LABEL:
             raise KnsError(f"task.id2label must be {ID2LABEL} (the dataset's ClassLabel order)")
         self.id2label = dict(ID2LABEL)
         self.label2id = {v: k for k, v in self.id2label.items()}
         self.max_length = int(cfg.task.max_length)
-        self.input_format = str(cfg.task.get("input_format", "pair"))
-        self.markers = tuple(cfg.task.get("markers", MARKERS))
-        self.bootstrap_n = int(cfg.task.get("bootstrap_n", 1000))
-        self.head = str(cfg.task.get("head", "pooler"))
+        self.input_format = str(cfg.task.input_format)
+        self.markers = tuple(cfg.task.markers)
+        self.bootstrap_n = int(cfg.task.bootstrap_n)
+        self.head = str(cfg.task.head)
         if self.head not in STANCE_HEADS:
             raise KnsError(f"task.head must be one of {STANCE_HEADS}, not {self.head!r}")
         if self.head == "markers" and self.input_format not in ("pair", "marked"):
             raise KnsError("task.head=markers needs the marked target span (input_format pair or marked)")
-        self.balance = str(cfg.task.get("class_balance", "weights") or "none")
+        self.balance = str(cfg.task.class_balance)
         if self.balance not in ("weights", "oversample", "none"):
             raise KnsError(f"task.class_balance must be weights, oversample or none, not {self.balance!r}")
         self.n_real_vocab = len(tokenizer)
         self.marker_ids = add_marker_tokens(tokenizer, self.markers)
         # Cross-lingual recipes: extra training items (tasks/stance_mix.py), a balanced sampler,
         # a first-stage model to start from. Class counts are those of what is trained on.
-        self.sampler_kind = str((cfg.task.get("sampler") or {}).get("kind", "none"))
+        self.sampler_kind = str(cfg.task.sampler.kind)
         if self.sampler_kind != "none" and self.balance == "oversample":
             raise KnsError("task.class_balance=oversample and task.sampler both resample the training items; "
                            "pick one (the balanced sampler balances classes itself: class_power)")
@@ -377,12 +378,12 @@ class StanceTask(Task):
             counts[int(lab)] += 1
         self.train_counts = counts
         self._train_index = None  # (langs, labels, lengths) of the encoded training items
-        explicit = cfg.task.get("class_weights")
+        explicit = cfg.task.class_weights
         if explicit is not None:
             self.class_weights = [float(x) for x in explicit]
         elif self.balance == "weights":
             self.class_weights = class_balance_weights(
-                counts, float(cfg.task.get("balance_power", 0.5)), cfg.task.get("max_class_weight")
+                counts, float(cfg.task.balance_power), cfg.task.max_class_weight
             )
         else:
             self.class_weights = None
@@ -395,8 +396,8 @@ class StanceTask(Task):
     def build_model(self, model_dir):
         from transformers import AutoModelForSequenceClassification
 
-        noise = float(self.cfg.task.get("marker_init_noise", 0.1))
-        init_from = self.cfg.task.get("init_from")
+        noise = float(self.cfg.task.marker_init_noise)
+        init_from = self.cfg.task.init_from
         if init_from:
             model = self._load_first_stage(init_from)
         elif self.head == "pooler":
@@ -416,8 +417,8 @@ class StanceTask(Task):
             init_marker_embeddings(encoder, self.marker_ids, self.n_real_vocab, seed=int(self.cfg.seed), noise=noise)
             model = KnsStanceModel.from_encoder(
                 encoder, self.marker_ids, num_labels=len(STANCE_LABELS), id2label=self.id2label,
-                label2id=self.label2id, use_cls=bool(self.cfg.task.get("head_use_cls", True)),
-                head_hidden=self.cfg.task.get("head_hidden"), head_dropout=float(self.cfg.task.get("head_dropout", 0.1)),
+                label2id=self.label2id, use_cls=bool(self.cfg.task.head_use_cls),
+                head_hidden=self.cfg.task.head_hidden, head_dropout=float(self.cfg.task.head_dropout),
             )
         model.config.kns_stance = {
             "markers": list(self.markers), "marker_ids": list(self.marker_ids),
@@ -427,8 +428,8 @@ class StanceTask(Task):
         # compute_loss below returns a mean loss: let Trainer divide it by the accumulation steps.
         model.accepts_loss_kwargs = False
         frozen = bool(self.cfg.trainer.get("freeze_word_embeddings", False))
-        ws = self.cfg.task.get("warm_start")
-        if ws is not None and ws.get("enabled", False):
+        ws = self.cfg.task.warm_start
+        if ws.enabled:
             from .kazsandra import warm_start_stance
 
             warm_start_stance(model, self.tokenizer, ws, self, freeze_embeddings=frozen, seed=int(self.cfg.seed))
@@ -493,13 +494,13 @@ class StanceTask(Task):
         if self._train_index is None or self.sampler_kind == "none":
             return None
         langs, labels, lengths = self._train_index
-        return make_sampler(self.cfg.task.get("sampler"), langs, labels, lengths, int(self.cfg.seed), batch_size,
-                            str(self.cfg.task.get("target_lang", "kk")))
+        return make_sampler(self.cfg.task.sampler, langs, labels, lengths, int(self.cfg.seed), batch_size,
+                            str(self.cfg.task.target_lang))
 
     def _oversample(self, split):
         import random
 
-        power = float(self.cfg.task.get("balance_power", 0.5))
+        power = float(self.cfg.task.balance_power)
         factors = [max(1, round(w)) for w in class_balance_weights(self.train_counts, power)]
         rng = random.Random(int(self.cfg.seed))
         index = []
@@ -542,15 +543,13 @@ class StanceTask(Task):
         t = self.cfg.task
         from .stance_mix import extra_train_dirs
 
-        extra = t.get("extra_train") or {}
-        dirs = extra_train_dirs(extra)
-        sampler = t.get("sampler") or {}
-        return {"train_on_target": bool(t.get("train_on_target", True)),
+        dirs = extra_train_dirs(t.extra_train)
+        return {"train_on_target": bool(t.train_on_target),
                 "extra_train": (dirs[0] if len(dirs) == 1 else dirs) if dirs else None,
-                "extra_train_split": extra.get("split") if dirs else None,
+                "extra_train_split": str(t.extra_train.split) if dirs else None,
                 # to_container: the sampler's nested options (lang_weights) must become plain JSON.
-                "sampler": _plain(sampler) if self.sampler_kind != "none" else None,
-                "init_from": str(t.get("init_from")) if t.get("init_from") else None}
+                "sampler": _plain(t.sampler) if self.sampler_kind != "none" else None,
+                "init_from": str(t.init_from) if t.init_from else None}
 
     def save_extra(self, folder: Path):
         folder = Path(folder)

@@ -11,6 +11,10 @@ Recipes (configs/experiment/kaznerd_stance_e5_small_cpu_*.yaml):
 The extra rows need the stance schema (tokens, start, end, label as NONE/FAVOR/AGAINST ids);
 they get a ``lang`` column (the dataset's own, else ``extra_train.lang``), and the target
 rows get ``task.target_lang``.
+
+The functions here take the composed options (`task`, `task.extra_train`, `task.sampler`: every
+key of StanceTaskOptions / ExtraTrainOptions / SamplerOptions in tasks/options.py is set), so
+they read them plainly; the values live in configs/task/stance.yaml.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ def _with_lang(split, lang: str):
 
 def extra_train_dirs(extra_cfg) -> list[str]:
     """`task.extra_train.dir` as a list: null, one folder, or a list of folders (e.g. RuSentNE
-    and the silver Kazakh translations of it)."""
+    and the silver Kazakh translations of it). Also reads the `extra_train` of a stored training
+    record (cards/model_card.py), which an older run may lack or hold partly: hence `.get`."""
     folder = extra_cfg.get("dir") if extra_cfg is not None else None
     if not folder:
         return []
@@ -72,7 +77,7 @@ def _load_one_extra(folder, extra_cfg):
     dsd = datasets.load_from_disk(str(folder))
     if not isinstance(dsd, datasets.DatasetDict):
         raise KnsError(f"task.extra_train.dir={folder} is not a built dataset with splits; rebuild it")
-    name = str(extra_cfg.get("split", "train"))
+    name = str(extra_cfg.split)
     if name not in dsd:
         raise KnsError(f"{folder} has no {name!r} split (it has {sorted(dsd)})")
     split = dsd[name]
@@ -82,15 +87,15 @@ def _load_one_extra(folder, extra_cfg):
     names = list(getattr(split.features["label"], "names", []))
     if names != ["NONE", "FAVOR", "AGAINST"]:
         raise KnsError(f"{folder}/{name}: stance labels {names}; expected ['NONE', 'FAVOR', 'AGAINST']")
-    exclude = [str(t) for t in (extra_cfg.get("exclude_types") or [])]
+    exclude = [str(t) for t in extra_cfg.exclude_types]
     if exclude:
         before = len(split)
         split = split.filter(lambda t: t not in exclude, input_columns="target_type")
         log.info("extra_train: %d of %d items left out (types %s)", before - len(split), before, exclude)
-    limit = extra_cfg.get("max_items")
+    limit = extra_cfg.max_items
     if limit is not None and int(limit) < len(split):
-        split = split.shuffle(seed=int(extra_cfg.get("seed", 42))).select(range(int(limit)))
-    return _with_lang(split, str(extra_cfg.get("lang", "xx")))
+        split = split.shuffle(seed=int(extra_cfg.seed)).select(range(int(limit)))
+    return _with_lang(split, str(extra_cfg.lang))
 
 
 def training_split(target_split, task_cfg):
@@ -99,9 +104,9 @@ def training_split(target_split, task_cfg):
     from datasets import concatenate_datasets
 
     parts = []
-    if bool(task_cfg.get("train_on_target", True)):
-        parts.append(_with_lang(target_split, str(task_cfg.get("target_lang", "kk"))))
-    extra = load_extra_train(task_cfg.get("extra_train"))
+    if bool(task_cfg.train_on_target):
+        parts.append(_with_lang(target_split, str(task_cfg.target_lang)))
+    extra = load_extra_train(task_cfg.extra_train)
     if extra is not None:
         # Same ClassLabel feature as the target rows, so the two concatenate.
         parts.append(extra.cast(parts[0].features) if parts else extra)
@@ -110,10 +115,10 @@ def training_split(target_split, task_cfg):
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
-def balanced_item_weights(langs: Sequence[str], labels: Sequence[int], lang_weights: dict | None = None,
-                          class_power: float = 0.5) -> list[float]:
+def balanced_item_weights(langs: Sequence[str], labels: Sequence[int], lang_weights: dict | None,
+                          class_power: float) -> list[float]:
     """Draw probability of every item: a language is drawn with probability `lang_weights`
-    (equal by default), then a class c within it with probability proportional to
+    (equal when None), then a class c within it with probability proportional to
     n_c * (n_max / n_c) ** class_power (0: as the data has them, 1: all classes equally),
     then an item of that language and class uniformly."""
     groups = Counter(zip(langs, labels))
@@ -173,18 +178,18 @@ class BalancedSampler:
 
 
 def make_sampler(sampler_cfg, langs: Sequence[str], labels: Sequence[int], lengths: Sequence[int], seed: int,
-                 batch_size: int, target_lang: str = "kk"):
+                 batch_size: int, target_lang: str):
     """The BalancedSampler of `task.sampler` (None for kind none). epoch_size: draws per epoch;
     null = the number of target-language items (an epoch costs what a target-only epoch costs)."""
-    kind = str(sampler_cfg.get("kind", "none")) if sampler_cfg is not None else "none"
+    kind = str(sampler_cfg.kind)
     if kind == "none":
         return None
     if kind != "balanced":
         raise KnsError(f"task.sampler.kind must be none or balanced, not {kind!r}")
-    lang_weights = sampler_cfg.get("lang_weights")
+    lang_weights = sampler_cfg.lang_weights
     weights = balanced_item_weights(langs, labels, dict(lang_weights) if lang_weights else None,
-                                    float(sampler_cfg.get("class_power", 0.5)))
-    size = sampler_cfg.get("epoch_size")
+                                    float(sampler_cfg.class_power))
+    size = sampler_cfg.epoch_size
     if size is None:
         size = sum(1 for lang in langs if lang == target_lang) or len(langs)
     n = int(size)

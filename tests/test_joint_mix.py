@@ -162,7 +162,7 @@ def test_balanced_sampler_draws_both_languages(overrides, rusentne_tiny):
     langs, classes, _ = task.mix._index
     assert langs[:n_kk] == ["kk"] * n_kk and set(langs[n_kk:]) == {"ru"}
     assert {c for lg, c in zip(langs, classes) if lg == "kk"} == {0, 1, 2}
-    w = stance_mix.balanced_item_weights(langs, classes)
+    w = stance_mix.balanced_item_weights(langs, classes, None, 0.5)
     assert sum(x for x, lg in zip(w, langs) if lg == "ru") == pytest.approx(0.5)
     assert task.training_data_info()["sampler"]["kind"] == "balanced"
 

@@ -88,10 +88,10 @@ class JointMix:
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         self.overlap = int(overlap)
-        self.target_lang = str(t.get("target_lang") or "kk")
-        self.sampler_cfg = t.get("sampler")
-        self.sampler_kind = str((self.sampler_cfg or {}).get("kind", "none"))
-        extra = load_extra_train(t.get("extra_train"))
+        self.target_lang = str(t.target_lang)
+        self.sampler_cfg = t.sampler
+        self.sampler_kind = str(t.sampler.kind)
+        extra = load_extra_train(t.extra_train)
         self.examples = extra_joint_examples(extra) if extra is not None else None
         self.n_extra_rows = len(extra) if extra is not None else 0
         self._index = None  # (langs, window classes, lengths) of the training features
@@ -140,10 +140,10 @@ class JointMix:
         from .stance import _plain
         from .stance_mix import extra_train_dirs
 
-        extra = self.cfg.task.get("extra_train") or {}
+        extra = self.cfg.task.extra_train
         dirs = extra_train_dirs(extra)
         return {"extra_train": (dirs[0] if len(dirs) == 1 else dirs) if dirs else None,
-                "extra_train_split": extra.get("split") if dirs else None,
+                "extra_train_split": extra.split if dirs else None,
                 "extra_train_rows": self.n_extra_rows if dirs else None,
                 "extra_train_examples": len(self.examples["tokens"]) if self.examples is not None else None,
                 "extra_ner_supervision": False if dirs else None,

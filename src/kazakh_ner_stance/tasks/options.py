@@ -129,6 +129,10 @@ class JointTaskOptions:
     stance_types: List[str] = MISSING
     selection_metric: str = MISSING
     bootstrap_n: int = MISSING
+    # Extra stance items (RuSentNE) for the stance head only, as in task=stance (tasks/joint_mix.py).
+    target_lang: str = MISSING
+    extra_train: ExtraTrainOptions = MISSING
+    sampler: SamplerOptions = MISSING
 
 
 # {ConfigStore name in group "task": schema}; configs/task/<task>.yaml lists "<task>_schema".

@@ -26,7 +26,7 @@ run: setup
 	$(BIN)/python scripts/run_default.py experiment=$(EXPERIMENT)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 bench: setup
 	$(BIN)/python scripts/benchmarks.py $(BENCH_ARGS)

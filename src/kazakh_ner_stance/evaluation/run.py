@@ -30,7 +30,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..atomic import swap_into_place
+from ..atomic import swap_into_place, write_text_atomic
 from ..errors import KnsError
 from ..labels import STANCE_LABELS, entity_types_of
 from ..tasks.registry import TASKS, TaskSpec, task_spec
@@ -459,9 +459,7 @@ def run_evaluate(cfg: DictConfig) -> dict:
             _write_outputs(out_dir / part, m, {})
             print(f"[{part}]\n" + summary_text(m))
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / "metrics.json.tmp"
-        tmp.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, out_dir / "metrics.json")
+        write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {out_dir / 'metrics.json'} and {', '.join(f'{p}/report.html' for p in parts)}")
         return metrics
     _write_outputs(out_dir, metrics, extra)

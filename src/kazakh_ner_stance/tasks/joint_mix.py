@@ -137,14 +137,11 @@ class JointMix:
 
     def info(self) -> dict:
         """What the run trained on besides the Kazakh joint dataset (kns_joint.json)."""
-        from .stance import _plain
-        from .stance_mix import extra_train_dirs
+        from .stance_mix import extra_data_info
 
-        extra = self.cfg.task.extra_train
-        dirs = extra_train_dirs(extra)
-        return {"extra_train": (dirs[0] if len(dirs) == 1 else dirs) if dirs else None,
-                "extra_train_split": extra.split if dirs else None,
-                "extra_train_rows": self.n_extra_rows if dirs else None,
+        info = extra_data_info(self.cfg.task)
+        extra = bool(info["extra_train"])
+        return {**info,
+                "extra_train_rows": self.n_extra_rows if extra else None,
                 "extra_train_examples": len(self.examples["tokens"]) if self.examples is not None else None,
-                "extra_ner_supervision": False if dirs else None,
-                "sampler": _plain(self.sampler_cfg) if self.sampler_kind != "none" else None}
+                "extra_ner_supervision": False if extra else None}

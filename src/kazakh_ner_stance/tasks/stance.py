@@ -327,12 +327,6 @@ def custom_model_type(task_cfg) -> str | None:
     return "kns_stance" if (task_cfg or {}).get("head", "pooler") == "markers" else None
 
 
-def _plain(options) -> dict:
-    from omegaconf import DictConfig, OmegaConf
-
-    return OmegaConf.to_container(options, resolve=True) if isinstance(options, DictConfig) else dict(options)
-
-
 class StanceTask(Task):
     """Everything train.py needs to know about target stance classification."""
 
@@ -540,15 +534,10 @@ class StanceTask(Task):
         return stance_scores(gold, pred, probs, types, bootstrap_n=self.bootstrap_n, seed=int(self.cfg.seed))
 
     def training_data_info(self) -> dict:
-        t = self.cfg.task
-        from .stance_mix import extra_train_dirs
+        from .stance_mix import extra_data_info
 
-        dirs = extra_train_dirs(t.extra_train)
-        return {"train_on_target": bool(t.train_on_target),
-                "extra_train": (dirs[0] if len(dirs) == 1 else dirs) if dirs else None,
-                "extra_train_split": str(t.extra_train.split) if dirs else None,
-                # to_container: the sampler's nested options (lang_weights) must become plain JSON.
-                "sampler": _plain(t.sampler) if self.sampler_kind != "none" else None,
+        t = self.cfg.task
+        return {"train_on_target": bool(t.train_on_target), **extra_data_info(t),
                 "init_from": str(t.init_from) if t.init_from else None}
 
     def save_extra(self, folder: Path):

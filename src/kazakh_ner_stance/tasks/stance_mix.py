@@ -52,6 +52,21 @@ def extra_train_dirs(extra_cfg) -> list[str]:
     return [str(f) for f in folder if f]
 
 
+def extra_data_info(task_cfg) -> dict:
+    """What a run's `task.extra_train` and `task.sampler` add to its training data, for the
+    checkpoint's record (task=stance and task=joint): the extra folders and split, and the
+    sampler's options (None when it is Trainer's own)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    dirs = extra_train_dirs(task_cfg.extra_train)
+    sampler = task_cfg.sampler
+    if isinstance(sampler, DictConfig):  # its nested options (lang_weights) must become plain JSON
+        sampler = OmegaConf.to_container(sampler, resolve=True)
+    return {"extra_train": (dirs[0] if len(dirs) == 1 else dirs) if dirs else None,
+            "extra_train_split": str(task_cfg.extra_train.split) if dirs else None,
+            "sampler": dict(sampler) if str(task_cfg.sampler.kind) != "none" else None}
+
+
 def load_extra_train(extra_cfg):
     """The extra training items named by `task.extra_train` (None when `dir` is unset): every
     listed folder's split, concatenated, each row keeping its own `lang`."""

@@ -27,6 +27,22 @@ def tiny_ner_dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def rusentne_tiny(tmp_path_factory) -> Path:
+    """The RuSentNE builder run on the invented fixture CSVs (a quarter of train carved as dev)."""
+    from kazakh_ner_stance.config import compose
+    from kazakh_ner_stance.data.download import sha256_file
+    from kazakh_ner_stance.data.rusentne import run_build_rusentne
+
+    source = FIXTURES / "rusentne"
+    out = tmp_path_factory.mktemp("data") / "rusentne"
+    cfg = compose("build_dataset", ["data=rusentne", f"data.source_dir={source}", f"out_dir={out}", "progress=false",
+                                    "data.dev_share=0.25"])
+    cfg.data.sha256 = {p.name: sha256_file(p) for p in source.glob("*.csv")}
+    run_build_rusentne(cfg)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     from kazakh_ner_stance.testing import save_tiny_encoder
 

@@ -12,22 +12,6 @@ import pytest
 from kazakh_ner_stance.config import compose
 from kazakh_ner_stance.tasks import stance_mix
 
-FIXTURE = Path(__file__).parent / "fixtures" / "rusentne"
-
-
-@pytest.fixture(scope="module")
-def rusentne_tiny(tmp_path_factory) -> Path:
-    """The built RuSentNE dataset of the fixture CSVs (as in test_stance_crosslingual.py)."""
-    from kazakh_ner_stance.data.download import sha256_file
-    from kazakh_ner_stance.data.rusentne import run_build_rusentne
-
-    out = tmp_path_factory.mktemp("data") / "rusentne"
-    cfg = compose("build_dataset", ["data=rusentne", f"data.source_dir={FIXTURE}", f"out_dir={out}", "progress=false",
-                                    "data.dev_share=0.25"])
-    cfg.data.sha256 = {p.name: sha256_file(p) for p in FIXTURE.glob("*.csv")}
-    run_build_rusentne(cfg)
-    return out
-
 
 @pytest.fixture(scope="module")
 def joint_tiny(tmp_path_factory) -> Path:

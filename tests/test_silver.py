@@ -126,18 +126,10 @@ def test_built_silver_dataset_is_training_only_with_its_rates_in_the_card(silver
     assert "training only" in card.lower() and "adequate translation 75%" in card and "span correct 75%" in card
 
 
-def test_extra_train_takes_a_list_of_folders(silver_dataset, tmp_path):
-    from test_stance_crosslingual import FIXTURE as RU_FIXTURE
-
-    from kazakh_ner_stance.data.download import sha256_file
-    from kazakh_ner_stance.data.rusentne import run_build_rusentne
+def test_extra_train_takes_a_list_of_folders(silver_dataset, rusentne_tiny):
     from kazakh_ner_stance.tasks.stance_mix import load_extra_train
 
-    ru = tmp_path / "rusentne"
-    cfg = compose("build_dataset", ["data=rusentne", f"data.source_dir={RU_FIXTURE}", f"out_dir={ru}",
-                                    "progress=false", "data.dev_share=0.25"])
-    cfg.data.sha256 = {p.name: sha256_file(p) for p in RU_FIXTURE.glob("*.csv")}
-    run_build_rusentne(cfg)
+    ru = rusentne_tiny
     train = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_silver",
                               f"task.extra_train.dir=[{ru},{silver_dataset}]"])
     items = load_extra_train(train.task.extra_train)

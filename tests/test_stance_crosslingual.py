@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,6 @@ from kazakh_ner_stance.tasks import stance_mix
 from kazakh_ner_stance.tasks.stance_mix import BalancedSampler, balanced_item_weights
 from kazakh_ner_stance.training.train import run_train
 
-FIXTURE = Path(__file__).parent / "fixtures" / "rusentne"
 
 
 def test_balanced_weights_split_languages_then_classes():
@@ -59,19 +57,6 @@ def test_balanced_sampler_is_seeded_redrawn_each_epoch_and_length_grouped():
     for start in range(0, 4000, mega):
         chunk = [lengths[i] for i in first[start : start + mega]]
         assert chunk == sorted(chunk, reverse=True)
-
-
-@pytest.fixture(scope="module")
-def rusentne_tiny(tmp_path_factory) -> Path:
-    from kazakh_ner_stance.data.download import sha256_file
-    from kazakh_ner_stance.data.rusentne import run_build_rusentne
-
-    out = tmp_path_factory.mktemp("data") / "rusentne"
-    cfg = compose("build_dataset", ["data=rusentne", f"data.source_dir={FIXTURE}", f"out_dir={out}", "progress=false",
-                                    "data.dev_share=0.25"])
-    cfg.data.sha256 = {p.name: sha256_file(p) for p in FIXTURE.glob("*.csv")}
-    run_build_rusentne(cfg)
-    return out
 
 
 @pytest.fixture

@@ -118,21 +118,16 @@ def test_cv_option_composes_with_the_stance_experiment():
     assert cfg.cv.folds == 5 and cfg.cv.out_dir.endswith("cv/kaznerd_stance_e5_small_cpu")
 
 
-def test_benchmark_stance_recipes_smoke(tiny_encoder, tmp_path, capsys):
+def test_benchmark_stance_recipes_smoke(tiny_encoder, rusentne_tiny, tmp_path, capsys):
     """The recipe benchmark runs every recipe's CV on tiny data and prints one table."""
     import importlib.util
+    import shutil
 
-    from kazakh_ner_stance.data.download import sha256_file
-    from kazakh_ner_stance.data.rusentne import run_build_rusentne
     from test_task_stance import save_stance_dataset
 
     root = Path(__file__).resolve().parents[1]
-    fixture = root / "tests" / "fixtures" / "rusentne"
     datasets = tmp_path / "datasets"
-    cfg = compose("build_dataset", ["data=rusentne", f"data.source_dir={fixture}", f"out_dir={datasets / 'rusentne'}",
-                                    "progress=false", "data.dev_share=0.25"])
-    cfg.data.sha256 = {p.name: sha256_file(p) for p in fixture.glob("*.csv")}
-    run_build_rusentne(cfg)
+    shutil.copytree(rusentne_tiny, datasets / "rusentne")  # where paths.datasets_dir puts it
     kk = save_stance_dataset(tmp_path / "kk")
     spec = importlib.util.spec_from_file_location("bench", root / "scripts" / "benchmark_stance_recipes.py")
     bench = importlib.util.module_from_spec(spec)

@@ -63,7 +63,7 @@ from .atomic import replace_file
 from .errors import DataValidationError, KnsError, Problem, invalid_utf8_message
 from .labels import TARGET_TYPES, entity_types_of, iob2_spans, repair_iob2
 from .onnx_export import ONNX_TASKS
-from .tasks.registry import TASKS
+from .tasks.registry import TASKS, task_with
 from .training.checkpoints import read_training_info, trained_windows
 
 log = logging.getLogger(__name__)
@@ -328,11 +328,6 @@ def checkpoint_task(path: Path) -> str:
     raise KnsError(f"cannot tell which task {path} was trained for (no kns_training.json, architectures={archs})")
 
 
-def _task_with(entities: bool, stance: bool) -> str:
-    """The registered task whose model finds entities and/or gives stance (both: one model)."""
-    return next(s.name for s in TASKS.values() if (s.predicts_entities, s.predicts_stance) == (entities, stance))
-
-
 # --------------------------------------------------------------------------- predictor
 
 
@@ -435,8 +430,8 @@ class Predictor:
     def task(self) -> str:
         """The registered task of the loaded model, or "A+B" for a NER model with a stance model."""
         if self.joint is not None:
-            return _task_with(entities=True, stance=True)
-        return "+".join(_task_with(entities=finds_entities, stance=not finds_entities)
+            return task_with(entities=True, stance=True).name
+        return "+".join(task_with(entities=finds_entities, stance=not finds_entities).name
                         for finds_entities, part in ((True, self.ner), (False, self.stance)) if part is not None)
 
     def describe(self) -> dict:

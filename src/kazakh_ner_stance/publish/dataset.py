@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import KnsError
-from ..tasks.registry import TASKS
+from ..tasks.registry import task_with
 from .common import FORMAT_VERSION, VERIFICATION, ReleaseVerificationError, hub_offline, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,10 @@ STANCE_COLUMNS = ("targets",)
 def _task_of(columns: list[str]) -> str:
     entities = any(c in columns for c in ENTITY_COLUMNS)
     stance = not entities or any(c in columns for c in STANCE_COLUMNS)
-    for spec in TASKS.values():
-        if (spec.predicts_entities, spec.predicts_stance) == (entities, stance):
-            return spec.name
-    raise KnsError(f"no registered task trains on a dataset with columns {columns}")
+    spec = task_with(entities, stance)
+    if spec is None:
+        raise KnsError(f"no registered task trains on a dataset with columns {columns}")
+    return spec.name
 
 
 def stage_dataset(cfg, tmp: Path, repo_id: str, version: str) -> dict:

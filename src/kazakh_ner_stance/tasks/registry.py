@@ -193,6 +193,12 @@ def task_spec(name) -> TaskSpec:
         raise KnsError(f"unknown task {name!r}; the registered tasks are {sorted(TASKS)}") from None
 
 
+def task_with(entities: bool, stance: bool) -> TaskSpec | None:
+    """The registered task whose model finds entities and/or gives stance (both: one model that
+    does both), by its `predicts_entities` / `predicts_stance` flags; None when none does."""
+    return next((s for s in TASKS.values() if (s.predicts_entities, s.predicts_stance) == (entities, stance)), None)
+
+
 def metric_kind(metrics: Mapping) -> MetricKind:
     """The metric kind of a single-kind metrics.json (or of one part of a multi-part one)."""
     name = metrics.get("task")

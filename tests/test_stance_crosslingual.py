@@ -176,10 +176,16 @@ def test_the_default_stance_experiment_is_the_mixed_recipe():
     assert cfg.task.extra_train.dir.endswith("/rusentne") and cfg.task.extra_train.split == "train"
     assert cfg.task.sampler.kind == "balanced" and cfg.task.class_balance == "none"
     assert cfg.task.get("train_on_target", True) and not cfg.task.get("init_from")
-    # Everything else is the Kazakh-only recipe's.
+    # Everything else is the Kazakh-only recipe's, but the schedule: 3 epochs, not 6 (issue 12's
+    # 30-minute CPU aim; 3-fold CV 0.520 vs 0.502-0.530 for 6 epochs, README).
     kazakh = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_kazakh"])
     assert kazakh.task.extra_train.dir is None and kazakh.task.class_balance == "weights"
-    assert cfg.trainer.args == kazakh.trainer.args and cfg.task.max_length == kazakh.task.max_length
+    assert cfg.trainer.args.num_train_epochs == 3 and kazakh.trainer.args.num_train_epochs == 6
+    assert {k: v for k, v in cfg.trainer.args.items() if k != "num_train_epochs"} == \
+        {k: v for k, v in kazakh.trainer.args.items() if k != "num_train_epochs"}
+    assert cfg.task.max_length == kazakh.task.max_length
+    silver = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_silver"])
+    assert silver.trainer.args.num_train_epochs == 6  # the schedule its CV row was measured with
 
 
 def test_model_card_names_the_cross_lingual_training_data():

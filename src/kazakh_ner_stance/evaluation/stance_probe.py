@@ -86,14 +86,14 @@ def encode_items(model, tokenizer, tokens_list: Sequence[Sequence[str]], starts:
             raise KnsError(f"stance item {i}: target span {s}:{e} is not inside its {len(toks)} tokens")
         lo, hi = _context_window(c, s, e, max(budget, sum(c[s:e])))
         windows.append((lo, hi))
-        passes.setdefault((tuple(toks[lo:hi]),), []).append(i)
+        passes.setdefault(tuple(toks[lo:hi]), []).append(i)
     hidden = int(model.config.hidden_size)
     feats = np.zeros((len(windows), len(layers) * hidden), dtype=np.float32)
-    keys = sorted(passes, key=lambda k: len(k[0]))  # similar lengths in a batch: less padding
+    keys = sorted(passes, key=len)  # similar lengths in a batch: less padding
     model.eval()
     for b in range(0, len(keys), batch_size):
         chunk = keys[b:b + batch_size]
-        enc = tokenizer([list(k[0]) for k in chunk], is_split_into_words=True, truncation=True,
+        enc = tokenizer([list(k) for k in chunk], is_split_into_words=True, truncation=True,
                         max_length=max_length, padding=True, return_tensors="pt")
         with torch.no_grad():
             states = model(**enc, output_hidden_states=True).hidden_states
@@ -120,10 +120,12 @@ def featurize(model, tokenizer, split, layers, max_length: int, batch_size: int)
 
 
 def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
-    """(n_max / n_c) ** power for each item's class (labels as class indices)."""
-    counts = np.bincount(labels, minlength=len(STANCE_LABELS)).astype(float)
-    w = np.where(counts > 0, counts.max() / np.maximum(counts, 1), 1.0) ** power
-    return w[labels]
+    """(n_max / n_c) ** power for each item's class (labels as class indices): the stance task's
+    `class_balance_weights`, spread over the items."""
+    from ..tasks.stance import class_balance_weights
+
+    counts = np.bincount(labels, minlength=len(STANCE_LABELS)).tolist()
+    return np.asarray(class_balance_weights(counts, power), dtype=float)[labels]
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, w: np.ndarray, C: float, seed: int = 0):

@@ -1,0 +1,259 @@
+"""`kns-stance-layers` (`python scripts/stance_layers.py`): make the issue-22 stance layers.
+
+News gold layer (NTREX, FLORES, Akorda; `data=kazakh_news` for where the text is):
+
+    stance_layers.py news-export --batches 6 --out WORK          # batch_K.txt/.ids + double_K.txt/.ids
+    stance_layers.py news-disagreements --first WORK/ann[1-6].jsonl --second WORK/ann[78].jsonl --out WORK/disagreements.jsonl
+    stance_layers.py news-assemble --first ... --second ... --adjudication WORK/adjudication.jsonl
+        -> data/stance/kazakh_news_stance.jsonl, kazakh_news_stance_double.jsonl, kazakh_news_agreement.json
+
+Counterfactual layer (sources from the built `data=kaznerd_stance` train split):
+
+    stance_layers.py cf-select --batches 4 --out CFWORK          # tasks.jsonl + editor_K.txt/.ids
+    stance_layers.py cf-checks-export --edits CFWORK/ed[12].jsonl --batches 2 --name a --out CFWORK
+    stance_layers.py cf-assemble --edits CFWORK/ed*.jsonl --checks CFWORK/chk*.jsonl
+        -> data/stance/kaznerd_counterfactual.jsonl, kaznerd_counterfactual_report.json
+
+Every reader reports bad lines as FILE:LINE: problem and writes nothing then (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+from ..errors import DataValidationError, KnsError
+
+
+def _sentences(overrides=()):
+    from ..config import compose
+    from ..data.kazakh_news import read_sources
+
+    cfg = compose("build_dataset", ["data=kazakh_news", *overrides])
+    return {s.id: s for s in read_sources(cfg.data)}, cfg
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    from ..atomic import write_text_atomic
+
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _root() -> Path:
+    from ..config import compose
+
+    return Path(str(compose("build_dataset", []).paths.root_dir))
+
+
+def news_export(args) -> int:
+    from .news_layer import batch_text, deal_documents, double_sample
+
+    sentences, _ = _sentences()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sents = list(sentences.values())
+    for k, b in enumerate(deal_documents(sents, args.batches, args.seed), 1):
+        (out / f"batch_{k}.txt").write_text(batch_text(b), encoding="utf-8")
+        (out / f"batch_{k}.ids").write_text("".join(s.id + "\n" for s in b), encoding="utf-8")
+    sample = [sentences[i] for i in double_sample(sents, args.double_share, args.double_seed)]
+    size = -(-len(sample) // args.double_parts)
+    for j in range(args.double_parts):
+        part = sample[j * size:(j + 1) * size]
+        (out / f"double_{j + 1}.txt").write_text(batch_text(part), encoding="utf-8")
+        (out / f"double_{j + 1}.ids").write_text("".join(s.id + "\n" for s in part), encoding="utf-8")
+    print(f"{len(sents)} sentences in {args.batches} batches; double sample {len(sample)} sentences in "
+          f"{args.double_parts} parts: {out}")
+    return 0
+
+
+def _read_rounds(args, sentences):
+    from .news_layer import read_annotations
+
+    first, p1, _ = read_annotations(map(Path, args.first), sentences)
+    second, p2, _ = read_annotations(map(Path, args.second), sentences)
+    if p1 or p2:
+        raise DataValidationError(p1 + p2)
+    missing = [sid for sid in sentences if sid not in first]
+    if missing:
+        raise KnsError(f"{len(missing)} sentences have no first annotation, e.g. {missing[:5]}")
+    return first, second
+
+
+def news_disagreements(args) -> int:
+    from .news_layer import disagreements
+
+    sentences, _ = _sentences()
+    first, second = _read_rounds(args, sentences)
+    rows = disagreements(first, second, sentences)
+    _write_jsonl(Path(args.out), rows)
+    print(f"{len(rows)} disagreements on {len(set(first) & set(second))} double-annotated sentences: {args.out}")
+    return 0
+
+
+def news_assemble(args) -> int:
+    from .news_layer import (agreement_report, apply_adjudication, disagreements, layer_records, read_adjudication,
+                             read_layer)
+
+    sentences, _ = _sentences()
+    first, second = _read_rounds(args, sentences)
+    open_items = {d["key"]: d for d in disagreements(first, second, sentences)}
+    decisions, problems = read_adjudication(Path(args.adjudication), open_items)
+    if problems:
+        raise DataValidationError(problems)
+    final, double_rows = apply_adjudication(first, second, decisions, open_items)
+    final = {sid: final[sid] for sid in sentences if sid in final}  # file order
+    layer = layer_records(final, sentences)
+    report = agreement_report(first, second, double_rows)
+    out = Path(args.out_dir or _root() / "data" / "stance")
+    _write_jsonl(out / "kazakh_news_stance.jsonl", layer)
+    _write_jsonl(out / "kazakh_news_stance_double.jsonl", double_rows)
+    from ..atomic import write_text_atomic
+
+    write_text_atomic(out / "kazakh_news_agreement.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    read_layer(out / "kazakh_news_stance.jsonl", sentences)  # what was written reads back
+    from collections import Counter
+
+    print(f"news stance layer: {len(layer)} items {dict(Counter(r['label'] for r in layer))}")
+    lab = report["labels"]
+    print(f"double sample: target F1 {report['targets']['f1_span_and_type']} (span only "
+          f"{report['targets']['f1_span']}); label kappa {lab['kappa']:.3f} over {lab['n']} shared targets; per class "
+          + ", ".join(f"{k} {v:.3f}" for k, v in lab["per_class_kappa"].items() if v is not None))
+    return 0
+
+
+def _train_rows(dataset_dir: str | None):
+    from ..config import compose
+    from ..data.build import load_built_dataset
+
+    folder = dataset_dir or str(compose("build_dataset", ["data=kaznerd_stance"]).data.dataset_dir)
+    split = load_built_dataset(folder)["train"]
+    names = split.features["label"].names
+    return [{**r, "label": names[int(r["label"])]} for r in split]
+
+
+def cf_select(args) -> int:
+    from .counterfactual import editor_batch_text, select_sources
+
+    tasks = select_sources(_train_rows(args.dataset_dir), seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(out / "tasks.jsonl", tasks)
+    order = list(tasks)
+    random.Random(args.seed).shuffle(order)
+    for k in range(args.batches):
+        part = sorted(order[k::args.batches], key=lambda t: t["task_id"])
+        (out / f"editor_{k + 1}.txt").write_text(editor_batch_text(part), encoding="utf-8")
+        (out / f"editor_{k + 1}.ids").write_text("".join(t["task_id"] + "\n" for t in part), encoding="utf-8")
+    print(f"{len(tasks)} counterfactual tasks in {args.batches} batches: {out}")
+    return 0
+
+
+def _tasks(folder: Path) -> dict:
+    rows = [json.loads(x) for x in (folder / "tasks.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    return {t["task_id"]: t for t in rows}
+
+
+def cf_checks_export(args) -> int:
+    """The blind checkers' batches: each edit's marked sentence and target type only (no source,
+    no intended label), mixed with a seeded share of unedited source items as controls."""
+    from .counterfactual import checker_batch_text, control_items, mixed_check_batches, read_edits
+
+    folder = Path(args.out)
+    tasks = _tasks(folder)
+    edits, problems = read_edits([Path(p) for p in args.edits], tasks)
+    if problems:
+        raise DataValidationError(problems)
+    edited = [edits[t] for t in sorted(edits)]
+    controls = control_items([tasks[t] for t in sorted(edits)], args.control_share, args.seed)
+    _write_jsonl(folder / f"edits_for_check_{args.name}.jsonl", edited + controls)
+    for k, part in enumerate(mixed_check_batches(edited, controls, args.batches, args.seed), 1):
+        (folder / f"check_{args.name}{k}.txt").write_text(checker_batch_text(part), encoding="utf-8")
+        (folder / f"check_{args.name}{k}.ids").write_text("".join(e["task_id"] + "\n" for e in part), encoding="utf-8")
+        print(f"check_{args.name}{k}: {len(part)} items")
+    return 0
+
+
+def cf_assemble(args) -> int:
+    from collections import Counter
+
+    from ..atomic import write_text_atomic
+    from .counterfactual import assemble, read_checks, read_edits, read_layer
+
+    folder = Path(args.work)
+    tasks = _tasks(folder)
+    edits, p1 = read_edits([Path(p) for p in args.edits], tasks)
+    given = {}
+    for path in sorted(folder.glob("edits_for_check_*.jsonl")):  # what the checkers were given: edits, controls
+        given.update({e["task_id"]: e for e in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+                      if e["task_id"].startswith("ctl")})
+    checks, p2 = read_checks([Path(p) for p in args.checks], {**edits, **given})
+    if p1 or p2:
+        raise DataValidationError(p1 + p2)
+    layer, report = assemble(tasks, edits, checks)
+    out = Path(args.out_dir or _root() / "data" / "stance")
+    _write_jsonl(out / "kaznerd_counterfactual.jsonl", layer)
+    write_text_atomic(out / "kaznerd_counterfactual_report.json", json.dumps(report, indent=1) + "\n")
+    _write_jsonl(out / "kaznerd_counterfactual_checks.jsonl",
+                 [{"task_id": t, "source_id": tasks[t]["source_id"], "intended": tasks[t]["intended"],
+                   "kind": edits[t]["kind"], "edited": edits[t]["marked"], "editor": edits[t]["editor"],
+                   **({"checker": checks[t]["checker"], "checker_label": checks[t]["label"],
+                       "fluency": checks[t]["fluency"], "comment": checks[t]["comment"]} if t in checks else {})}
+                  for t in sorted(edits)])
+    read_layer(out / "kaznerd_counterfactual.jsonl")
+    print(f"counterfactual layer: {len(layer)} kept of {len(edits)} edits ({report['checked']} checked) "
+          f"{dict(Counter(r['label'] for r in layer))}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="kns-stance-layers", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("news-export")
+    p.add_argument("--batches", type=int, default=6)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--double-share", type=float, default=0.2)
+    p.add_argument("--double-seed", type=int, default=22)
+    p.add_argument("--double-parts", type=int, default=2)
+    p.add_argument("--out", required=True)
+    for name in ("news-disagreements", "news-assemble"):
+        p = sub.add_parser(name)
+        p.add_argument("--first", nargs="+", required=True)
+        p.add_argument("--second", nargs="+", required=True)
+        if name == "news-disagreements":
+            p.add_argument("--out", required=True)
+        else:
+            p.add_argument("--adjudication", required=True)
+            p.add_argument("--out-dir", default=None, help="default: data/stance")
+    p = sub.add_parser("cf-select")
+    p.add_argument("--batches", type=int, default=4)
+    p.add_argument("--seed", type=int, default=22)
+    p.add_argument("--dataset-dir", default=None, help="default: the built kaznerd_stance dataset")
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("cf-checks-export")
+    p.add_argument("--edits", nargs="+", required=True)
+    p.add_argument("--batches", type=int, default=4)
+    p.add_argument("--control-share", type=float, default=0.12)
+    p.add_argument("--name", default="a", help="names this export's files (check_NAME1.txt ...), so rounds add up")
+    p.add_argument("--seed", type=int, default=22)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("cf-assemble")
+    p.add_argument("--work", required=True, help="the folder of tasks.jsonl")
+    p.add_argument("--edits", nargs="+", required=True)
+    p.add_argument("--checks", nargs="+", required=True)
+    p.add_argument("--out-dir", default=None, help="default: data/stance")
+    args = ap.parse_args(argv)
+    handler = {"news-export": news_export, "news-disagreements": news_disagreements, "news-assemble": news_assemble,
+               "cf-select": cf_select, "cf-checks-export": cf_checks_export, "cf-assemble": cf_assemble}[args.cmd]
+    try:
+        return handler(args)
+    except KnsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

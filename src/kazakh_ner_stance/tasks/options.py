@@ -83,6 +83,15 @@ class SamplerOptions:
 
 
 @dataclass
+class NameSwapOptions:
+    """task.name_swap: name-swapped copies of the target-language training items (issue 22)."""
+
+    enabled: bool = MISSING
+    share: float = MISSING                # the seeded share of training items that get a copy
+    seed: int = MISSING
+
+
+@dataclass
 class StanceTaskOptions:
     """configs/task/stance.yaml: (target, marked sentence) -> NONE / FAVOR / AGAINST."""
 
@@ -106,6 +115,7 @@ class StanceTaskOptions:
     target_lang: str = MISSING
     extra_train: ExtraTrainOptions = MISSING
     sampler: SamplerOptions = MISSING
+    name_swap: NameSwapOptions = MISSING
     init_from: Optional[str] = MISSING
 
 

@@ -113,6 +113,23 @@ def _load_one_extra(folder, extra_cfg):
     return _with_lang(split, str(extra_cfg.lang))
 
 
+def with_name_swaps(split, swap_cfg):
+    """`split` plus name-swapped copies of a seeded share of its items (label kept; the names
+    drawn from the split's own targets of the same type: evaluation/name_swap.py)."""
+    from datasets import Dataset, concatenate_datasets
+
+    from ..evaluation.name_swap import NamePool, swapped_copies
+
+    rows = split.to_list()
+    copies = swapped_copies(rows, NamePool(rows), int(swap_cfg.seed), float(swap_cfg.share))
+    for c in copies:
+        c.pop("target", None)
+    log.info("name swaps: %d swapped copies added to %d training items", len(copies), len(rows))
+    if not copies:
+        return split
+    return concatenate_datasets([split, Dataset.from_list(copies, features=split.features)])
+
+
 def training_split(target_split, task_cfg):
     """The items a stance run trains on: the target (Kazakh) train split unless
     `train_on_target` is false, plus `extra_train`, as one dataset with a `lang` column."""
@@ -120,7 +137,10 @@ def training_split(target_split, task_cfg):
 
     parts = []
     if bool(task_cfg.train_on_target):
-        parts.append(_with_lang(target_split, str(task_cfg.target_lang)))
+        target = _with_lang(target_split, str(task_cfg.target_lang))
+        if bool(task_cfg.name_swap.enabled):
+            target = with_name_swaps(target, task_cfg.name_swap)
+        parts.append(target)
     extra = load_extra_train(task_cfg.extra_train)
     if extra is not None:
         # Same ClassLabel feature as the target rows, so the two concatenate.

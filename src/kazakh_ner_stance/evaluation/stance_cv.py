@@ -32,6 +32,7 @@ import os
 import shutil
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
@@ -89,6 +90,65 @@ def grouped_folds(groups: Sequence[str], labels: Sequence[str], k: int, seed: in
     return [fold_of_group[g] for g in groups]
 
 
+@dataclass
+class CvPlan:
+    """Where every item of a stance dataset goes in k-fold CV.
+
+    `groups` never cross folds (a dataset's `group` column when it has one: news documents,
+    KazNERD sentence groups; else `stance_groups`). Evaluation items are the real ones
+    (`origin` != counterfactual): they are dealt to folds. A counterfactual item takes its
+    source item's fold, is never evaluated, and trains only the folds whose test and dev parts
+    do not hold its source."""
+
+    groups: list[str]
+    folds: list[int]
+    evaluated: list[bool]
+    source_index: list[int | None]  # a counterfactual's source item (row index), else None
+
+
+def cv_plan(items, k: int, seed: int, variant_id_pattern: str | None) -> CvPlan:
+    names = items.features["label"].names
+    labels = [names[int(x)] for x in items["label"]]
+    cols = items.column_names
+    groups = list(items["group"]) if "group" in cols else stance_groups(items["sent_id"], items["tokens"],
+                                                                          variant_id_pattern)
+    origin = list(items["origin"]) if "origin" in cols else ["gold"] * len(labels)
+    evaluated = [o != "counterfactual" for o in origin]
+    real = [i for i, e in enumerate(evaluated) if e]
+    real_folds = grouped_folds([groups[i] for i in real], [labels[i] for i in real], k, seed)
+    folds = [-1] * len(labels)
+    for i, f in zip(real, real_folds):
+        folds[i] = f
+    index_of = {x: i for i, x in enumerate(items["id"])}
+    source_index: list[int | None] = [None] * len(labels)
+    sources = list(items["source_id"]) if "source_id" in cols else [""] * len(labels)
+    for i, e in enumerate(evaluated):
+        if e:
+            continue
+        j = index_of.get(sources[i])
+        if j is None or not evaluated[j]:
+            raise KnsError(f"counterfactual item {items['id'][i]}: its source item {sources[i]!r} is not a real "
+                           "item of the dataset")
+        source_index[i] = j
+        folds[i] = folds[j]
+    return CvPlan(groups=groups, folds=folds, evaluated=evaluated, source_index=source_index)
+
+
+def fold_parts(plan: CvPlan, labels: Sequence[str], f: int, dev_share: float, seed: int) -> tuple[list, list, list]:
+    """(train, dev, test) row indices of fold `f`: test = its real items; dev = a grouped part
+    of the other folds' real items; train = the rest of them plus the counterfactual items
+    whose source is in train."""
+    test = [i for i, (x, e) in enumerate(zip(plan.folds, plan.evaluated)) if e and x == f]
+    rest = [i for i, (x, e) in enumerate(zip(plan.folds, plan.evaluated)) if e and x != f]
+    n_dev = max(2, round(1.0 / dev_share))
+    sub = grouped_folds([plan.groups[i] for i in rest], [labels[i] for i in rest], n_dev, seed + 1 + f)
+    dev = [i for i, s in zip(rest, sub) if s == 0]
+    train = [i for i, s in zip(rest, sub) if s != 0]
+    in_train = set(train)
+    train += [i for i, j in enumerate(plan.source_index) if j is not None and j in in_train]
+    return sorted(train), dev, test
+
+
 def _all_items(dsd):
     from datasets import concatenate_datasets
 
@@ -131,11 +191,13 @@ def run_stance_cv(cfg) -> float:
     names = items.features["label"].names
     gold = [names[int(x)] for x in items["label"]]
     pattern = OmegaConf.select(cfg, "data.split.variant_id_pattern", default=r"^[A-Z]ID(\d+)$")
-    groups = stance_groups(items["sent_id"], items["tokens"], pattern)
-    folds = grouped_folds(groups, gold, k, seed)
+    plan = cv_plan(items, k, seed, pattern)
+    groups, folds = plan.groups, plan.folds
+    evaluated = [i for i, e in enumerate(plan.evaluated) if e]
     (out / "folds.json").write_text(json.dumps(
         {"folds": k, "seed": seed, "variant_id_pattern": pattern, "groups": len(set(groups)),
-         "fold_of_item": dict(zip(items["id"], folds))}, ensure_ascii=False) + "\n", encoding="utf-8")
+         "fold_of_item": dict(zip(items["id"], folds)),
+         "counterfactual_items": len(items) - len(evaluated)}, ensure_ascii=False) + "\n", encoding="utf-8")
     fixed = cv.get("fixed_model")
     max_length = int(cfg.task.max_length)
     batch = int(cfg.trainer.get("eval_batch_size") or 64)
@@ -151,19 +213,14 @@ def run_stance_cv(cfg) -> float:
     for f in range(k):
         fold_dir = out / f"fold-{f}"
         done = fold_dir / "predictions.json"
-        test_idx = [i for i, x in enumerate(folds) if x == f]
+        train_idx, dev_idx, test_idx = fold_parts(plan, gold, f, dev_share, seed)
         if bool(cv.get("resume", False)) and done.is_file():
             saved = json.loads(done.read_text(encoding="utf-8"))
             fold_pred, fold_probs, seconds = saved["pred"], saved["probs"], saved["train_time_s"]
         else:
-            rest = [i for i, x in enumerate(folds) if x != f]
             model_dir = Path(str(fixed)) if fixed else None
             seconds = 0.0
             if not fixed:
-                n_dev = max(2, round(1.0 / dev_share))
-                sub = grouped_folds([groups[i] for i in rest], [gold[i] for i in rest], n_dev, seed + 1 + f)
-                dev_idx = [i for i, s in zip(rest, sub) if s == 0]
-                train_idx = [i for i, s in zip(rest, sub) if s != 0]
                 data_dir = fold_dir / "data"
                 DatasetDict({"train": items.select(train_idx), "validation": items.select(dev_idx),
                              "test": items.select(test_idx)}).save_to_disk(str(data_dir))
@@ -192,6 +249,11 @@ def run_stance_cv(cfg) -> float:
             fold_pred, fold_probs = _predict(model_dir, test, batch, max_length)
             fold_probs = fold_probs.tolist()
             fold_dir.mkdir(parents=True, exist_ok=True)
+            if bool(cv.get("name_swap_check", False)):
+                swap = _name_swap_fold(model_dir, test, [items[i] for i in evaluated], fold_pred, batch, max_length,
+                                       seed + f)
+                (fold_dir / "name_swap.json").write_text(json.dumps(swap, indent=1, ensure_ascii=False) + "\n",
+                                                         encoding="utf-8")
             if f == 0 and cv.get("extra_eval") and cv.extra_eval.get("dir"):
                 extra_report = _extra_eval(cv.extra_eval, model_dir, batch, max_length, bootstrap_n, seed)
                 (fold_dir / "extra_eval.json").write_text(json.dumps(extra_report, indent=2) + "\n", encoding="utf-8")
@@ -211,23 +273,76 @@ def run_stance_cv(cfg) -> float:
                          "support": dict(Counter(gold[i] for i in test_idx)),
                          "macro_f1": fs["macro_f1"], "f_avg": fs["f_avg"], "train_time_s": seconds})
     types = items["target_type"]
-    pooled = _score(gold, pred, probs_all, types, bootstrap_n, seed)
+    ev = evaluated
+    pooled = _score([gold[i] for i in ev], [pred[i] for i in ev], [probs_all[i] for i in ev],
+                    [types[i] for i in ev], bootstrap_n, seed)
+    sources = list(items["source"]) if "source" in items.column_names else None
+    parts = {}
+    if sources is not None and len(set(sources[i] for i in ev)) > 1:
+        # Each source's items alone (KazNERD's keep figures comparable with a KazNERD-only CV).
+        for src in sorted(set(sources[i] for i in ev)):
+            idx = [i for i in ev if sources[i] == src]
+            sc = _score([gold[i] for i in idx], [pred[i] for i in idx], [probs_all[i] for i in idx],
+                        [types[i] for i in idx], bootstrap_n, seed)
+            parts[src] = sc["report"]
     with open(out / "predictions.jsonl", "w", encoding="utf-8") as fh:
-        for i in range(len(items)):
+        for i in ev:
             fh.write(json.dumps({"id": items[i]["id"], "fold": folds[i], "gold": gold[i], "pred": pred[i],
                                  "probs": dict(zip(STANCE_LABELS, probs_all[i]))}, ensure_ascii=False) + "\n")
+    swap_report = _name_swap_from_folds(out, k) if bool(cv.get("name_swap_check", False)) else None
     result = {
-        "recipe": str(cfg.run_name), "folds": k, "seed": seed, "items": len(items), "groups": len(set(groups)),
+        "recipe": str(cfg.run_name), "folds": k, "seed": seed, "items": len(ev), "groups": len(set(groups)),
+        "counterfactual_items": len(items) - len(ev),
         "fixed_model": str(fixed) if fixed else None,
         "epochs": OmegaConf.select(cfg, "trainer.args.num_train_epochs"),
         "max_length": max_length,
         "train_time_s": round(train_seconds, 1),
-        "pooled": pooled["report"], "per_fold": per_fold,
+        "pooled": pooled["report"], "per_fold": per_fold, "parts": parts,
+        "name_swap": swap_report,
         "extra_eval": extra_report,
     }
     (out / "cv.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(format_cv(result))
     return float(pooled["macro_f1"])
+
+
+def _name_swap_fold(model_dir, test, pool_items, fold_pred, batch, max_length, seed) -> dict:
+    """The name-swap check of one fold's model on its test items (names drawn from every real
+    item's targets of the same type)."""
+    from .name_swap import NamePool, name_swap_check
+
+    rows = test.to_list()
+    known = {id(rows[i]): fold_pred[i] for i in range(len(rows))}
+
+    def predict(batch_items):
+        if all(id(x) in known for x in batch_items):
+            return [known[id(x)] for x in batch_items]
+        return _predict_items(model_dir, batch_items, batch, max_length)
+
+    return name_swap_check(predict, rows, NamePool(pool_items), seed=seed)
+
+
+def _predict_items(model_dir, items, batch, max_length):
+    from datasets import Dataset
+
+    split = Dataset.from_list([{"tokens": list(x["tokens"]), "start": int(x["start"]), "end": int(x["end"])}
+                               for x in items])
+    return _predict(model_dir, split, batch, max_length)[0]
+
+
+def _name_swap_from_folds(out: Path, k: int) -> dict | None:
+    """The folds' name-swap checks pooled: changed labels over all swaps and over the FAVOR /
+    AGAINST predictions."""
+    reports = [json.loads((out / f"fold-{f}" / "name_swap.json").read_text(encoding="utf-8"))
+               for f in range(k) if (out / f"fold-{f}" / "name_swap.json").is_file()]
+    if not reports:
+        return None
+    swaps = sum(r["swaps"] for r in reports)
+    changed = sum(sum(v["changed"] for v in r["by_original_prediction"].values()) for r in reports)
+    polar = sum(r["favor_against_predictions"] for r in reports)
+    polar_changed = sum(r["by_original_prediction"][lab]["changed"] for r in reports for lab in ("FAVOR", "AGAINST"))
+    return {"swaps": swaps, "changed": changed / swaps if swaps else None,
+            "favor_against_predictions": polar, "changed_of_favor_against": polar_changed / polar if polar else None}
 
 
 def _extra_eval(extra_cfg, model_dir, batch, max_length, bootstrap_n, seed) -> dict:
@@ -270,6 +385,16 @@ def format_cv(result: dict) -> str:
                      f"support {c['support']}  predicted {c['n_pred']}")
     lines.append("  per fold macro-F1: " + ", ".join(f"{p['macro_f1']:.3f}" for p in result["per_fold"]))
     lines.append(f"  training seconds: {result['train_time_s']}")
+    for src, rep2 in (result.get("parts") or {}).items():
+        pc2 = rep2["per_class"]
+        lines.append(f"  {src} items only: macro-F1 {_fmt(rep2['macro']['f1'], rep2['macro']['f1_ci'])}, F1 FAVOR "
+                     f"{pc2['FAVOR']['f1']:.3f}, AGAINST {pc2['AGAINST']['f1']:.3f} (support "
+                     f"{pc2['FAVOR']['support']} / {pc2['AGAINST']['support']})")
+    sw = result.get("name_swap")
+    if sw and sw.get("swaps"):
+        lines.append(f"  name swaps: {sw['changed']:.1%} of {sw['swaps']} labels change; "
+                     + (f"{sw['changed_of_favor_against']:.1%} of {sw['favor_against_predictions']} FAVOR/AGAINST "
+                        "predictions" if sw.get("changed_of_favor_against") is not None else ""))
     ex = result.get("extra_eval")
     if ex:
         lines.append(f"  {Path(ex['dir']).name}/{ex['split']} ({ex['items']} items, first fold's model): F1_PN "

@@ -1,0 +1,159 @@
+"""Kazakh stance data v2 (issue 22): the KazNERD layer, the news gold layer and the
+counterfactual layer in one dataset; documents never split; counterfactual items training only,
+in their source item's split and CV fold, never in a dev or test part."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from kazakh_ner_stance.config import compose
+from kazakh_ner_stance.data.download import sha256_file
+
+FIX = Path(__file__).parent / "fixtures"
+NEWS = FIX / "kazakh_news"
+
+
+def _write(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _cfg(root: Path, news_layer, cf_layer, out: Path):
+    cfg = compose("build_dataset", [
+        "data=kazakh_stance", f"data.source_dir={FIX / 'stance' / 'kaznerd'}",
+        f"data.stance.gold_file={FIX / 'stance' / 'gold.jsonl'}", f"data.stance.double_file={FIX / 'stance' / 'gold_double.jsonl'}",
+        f"paths.artifacts_dir={root}", "data.download.enabled=false", "progress=false",
+        f"data.news.text.source_dir={NEWS}", "data.news.text.sources.ntrex.files.kaz=kaz.txt",
+        "data.news.text.sources.ntrex.files.eng=eng.txt", "data.news.text.sources.ntrex.files.rus=rus.txt",
+        "data.news.text.sources.flores.files.kaz=kaz.devtest", "data.news.text.sources.flores.files.eng=eng.devtest",
+        "data.news.text.sources.flores.files.rus=rus.devtest", "data.news.text.sources.flores.files.metadata=metadata.tsv",
+        "data.news.text.sources.akorda.file=akorda.tagged.txt", f"data.news.layer={news_layer}",
+        f"data.counterfactual.layer={cf_layer or 'null'}", f"out_dir={out}", f"data.extra_dir={out}_extra",
+        # four documents: two for train, one each for validation and test
+        "data.news.split={train: 0.5, validation: 0.25, test: 0.25}",
+    ])
+    cfg.data.news.text.sha256 = {str(p.relative_to(NEWS)): sha256_file(p) for p in sorted(NEWS.rglob("*")) if p.is_file()}
+    return cfg
+
+
+NEWS_LAYER = [
+    ("ntrex:2", 2, 4, "Асқар Ахметов", "PERSON", "NONE"),
+    ("ntrex:3", 0, 1, "Сарапшылар", "NORP", "NONE"),
+    ("ntrex:5", 0, 2, "Қала әкімдігі", "ORGANISATION", "NONE"),
+    ("flores:1", 0, 1, "Мадрид", "GPE", "NONE"),
+    ("flores:2", 1, 2, "Испания", "GPE", "FAVOR"),
+    ("flores:3", 0, 1, "Париж", "GPE", "FAVOR"),
+    ("akorda:1", 0, 2, "Дмитрий Медведевтің", "PERSON", "NONE"),
+    ("akorda:1", 2, 3, "Астанаға", "GPE", "NONE"),
+]
+
+
+def _news_layer(path: Path) -> Path:
+    docs = {"ntrex:2": "ntrex-doc001", "ntrex:3": "ntrex-doc001", "ntrex:5": "ntrex-doc002", "flores:1": "flores-doc001",
+            "flores:2": "flores-doc001", "flores:3": "flores-doc002", "akorda:1": "akorda-doc001"}
+    return _write(path, [{"id": f"{sid}:{s}-{e}", "sent_id": sid, "source": sid.split(":")[0], "doc_id": docs[sid],
+                          "start": s, "end": e, "target": t, "type": ty, "label": lab, "annotator": "ann1"}
+                         for sid, s, e, t, ty, lab in NEWS_LAYER])
+
+
+def _cf(item_id, split_label, new_label, n):
+    text = f"Депутаттар Асқар Ахметовты {'сынады' if new_label == 'AGAINST' else 'мақтады'} {n} ."
+    return {"id": f"cf:cf{n:04d}", "source_id": item_id, "source_sent_id": item_id.split(":")[0],
+            "source_label": split_label, "origin": "counterfactual", "kind": "verb_change", "text": text,
+            "start_char": 11, "end_char": 26, "target": "Асқар Ахметовты", "type": "PERSON", "label": new_label,
+            "editor": "ed1", "checker": "chk1", "checker_label": new_label, "fluency": "natural"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from datasets import load_from_disk
+
+    from kazakh_ner_stance.data.stance_v2 import run_build_stance_v2
+
+    root = tmp_path_factory.mktemp("v2")
+    news = _news_layer(root / "news.jsonl")
+    first = root / "first"
+    run_build_stance_v2(_cfg(root, news, None, first))
+    dsd = load_from_disk(str(first))
+    names = dsd["train"].features["label"].names
+    train = [r for r in dsd["train"] if r["source"] == "kaznerd"]
+    test = [r for r in dsd["test"] if r["source"] == "kaznerd"]
+    cf = [_cf(r["id"], names[r["label"]], "AGAINST" if names[r["label"]] != "AGAINST" else "FAVOR", k)
+          for k, r in enumerate(train[:3] + test[:1], 1)]
+    cf_path = _write(root / "cf.jsonl", cf)
+    out = root / "v2"
+    stats = run_build_stance_v2(_cfg(root, news, cf_path, out))
+    return load_from_disk(str(out)), stats, {r["id"] for r in train[:3]}, out
+
+
+def test_layers_join_with_their_columns_and_splits(built):
+    dsd, stats, cf_sources, out = built
+    rows = [r for s in ("train", "validation", "test") for r in dsd[s]]
+    assert {"lang", "origin", "source", "group", "source_id"} <= set(dsd["train"].column_names)
+    news = [r for r in rows if r["source"] != "kaznerd"]
+    assert len(news) == len(NEWS_LAYER) and stats["news_documents"] == 5
+    # a news document lies in one split
+    split_of_group = defaultdict(set)
+    for r in rows:
+        split_of_group[r["group"]].add(r["split"])
+    assert all(len(v) == 1 for v in split_of_group.values())
+    # counterfactual items: in train only, from training sources; the one made from a test item is dropped
+    cfs = [r for r in rows if r["origin"] == "counterfactual"]
+    assert len(cfs) == 3 and all(r["split"] == "train" for r in cfs)
+    assert {r["source_id"] for r in cfs} == cf_sources
+    assert stats["counterfactual_dropped"] == {"source in test": 1}
+    tok = cfs[0]["tokens"]
+    assert " ".join(tok[cfs[0]["start"]:cfs[0]["end"]]) == cfs[0]["target"] == "Асқар Ахметовты"
+    # the joint model's extra training items: the non-KazNERD train rows only
+    from datasets import load_from_disk
+
+    extra = load_from_disk(f"{out}_extra")
+    assert list(extra) == ["train"]
+    assert all(r["source"] != "kaznerd" or r["origin"] == "counterfactual" for r in extra["train"])
+    assert "counterfactual" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_cv_plan_keeps_documents_and_counterfactual_sources_together(built):
+    from kazakh_ner_stance.evaluation.stance_cv import _all_items, cv_plan, fold_parts
+
+    dsd = built[0]
+    items = _all_items(dsd)
+    plan = cv_plan(items, 3, seed=42, variant_id_pattern=r"^[A-Z]ID(\d+)$")
+    ids = items["id"]
+    fold_of_group = defaultdict(set)
+    for g, f, e in zip(plan.groups, plan.folds, plan.evaluated):
+        if e:
+            fold_of_group[g].add(f)
+    assert all(len(v) == 1 for v in fold_of_group.values())  # no document or sentence group in two folds
+    index = {x: i for i, x in enumerate(ids)}
+    cf_rows = [i for i, e in enumerate(plan.evaluated) if not e]
+    assert len(cf_rows) == 3
+    for i in cf_rows:
+        assert plan.folds[i] == plan.folds[index[items[i]["source_id"]]]  # in its source's fold
+    labels = [items.features["label"].names[int(x)] for x in items["label"]]
+    for f in range(3):
+        train, dev, test = fold_parts(plan, labels, f, dev_share=0.34, seed=42)
+        assert not set(cf_rows) & (set(dev) | set(test))  # never evaluated on
+        for i in cf_rows:  # trains exactly when its source trains
+            assert (i in train) == (plan.source_index[i] in train)
+        assert not (set(train) & set(dev)) and not (set(train) & set(test))
+
+
+def test_a_counterfactual_without_its_source_is_refused():
+    from datasets import Dataset
+
+    from kazakh_ner_stance.data.stance_v2 import v2_features
+    from kazakh_ner_stance.errors import KnsError
+    from kazakh_ner_stance.evaluation.stance_cv import cv_plan
+
+    base = {"sent_id": "s", "tokens": ["a", "b"], "start": 0, "end": 1, "target": "a", "target_type": "PERSON",
+            "split": "train", "annotator": "x", "lang": "kk", "source": "kaznerd", "source_id": ""}
+    rows = [{**base, "id": f"r{i}", "group": f"g{i}", "label": "NONE", "origin": "gold"} for i in range(6)]
+    rows.append({**base, "id": "cf:1", "group": "g0", "label": "AGAINST", "origin": "counterfactual",
+                 "source_id": "missing"})
+    with pytest.raises(KnsError, match="its source item 'missing' is not a real item"):
+        cv_plan(Dataset.from_list(rows, features=v2_features()), 2, 0, None)

@@ -108,6 +108,7 @@ def news_assemble(args) -> int:
     layer = layer_records(final, sentences)
     report = agreement_report(first, second, double_rows)
     out = Path(args.out_dir or _root() / "data" / "stance")
+    out.mkdir(parents=True, exist_ok=True)
     _write_jsonl(out / "kazakh_news_stance.jsonl", layer)
     _write_jsonl(out / "kazakh_news_stance_double.jsonl", double_rows)
     from ..atomic import write_text_atomic
@@ -194,6 +195,7 @@ def cf_assemble(args) -> int:
         raise DataValidationError(p1 + p2)
     layer, report = assemble(tasks, edits, checks)
     out = Path(args.out_dir or _root() / "data" / "stance")
+    out.mkdir(parents=True, exist_ok=True)
     _write_jsonl(out / "kaznerd_counterfactual.jsonl", layer)
     write_text_atomic(out / "kaznerd_counterfactual_report.json", json.dumps(report, indent=1) + "\n")
     _write_jsonl(out / "kaznerd_counterfactual_checks.jsonl",

@@ -6,7 +6,7 @@
 The encoder (the stance experiment's `model`, the offline e5-small by default) is never
 trained: each sentence is encoded once and a logistic regression over the mean of the target's
 pieces at `--layers` decides (`evaluation/stance_probe.py`). Rows, all on the folds of
-`train.py experiment=kaznerd_stance_e5_small_cpu cv.folds=K` (same grouping, same seed):
+`train.py experiment=kaznerd_stance_e5_small_cpu_mixed cv.folds=K` (same grouping, same seed):
 
 * probe-kazakh: the Kazakh training folds only (the baseline every ratio is against);
 * probe-mixed: plus every RuSentNE train and dev item (weights x `--extra-weight`);
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     from kazakh_ner_stance.tasks.stance import stance_scores
     from kazakh_ner_stance.training.train import resolve_model_dir
 
-    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu", *args.overrides])
+    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_mixed", *args.overrides])
     out = Path(args.out or Path(cfg.paths.runs_dir) / "cv" / "probe")
     rusentne = Path(cfg.paths.datasets_dir) / "rusentne"
     if not (rusentne / "dataset_dict.json").is_file():

@@ -11,7 +11,7 @@ Recipes (each an experiment, on the same folds, each with its experiment's own e
 * zeroshot: RuSentNE only. Trained once (its experiment, model selection on the Kazakh dev
   split), then scored on every fold without training (`cv.fixed_model`);
 * mixed: Kazakh + RuSentNE through the language/class-balanced sampler, per fold (the default
-  stance experiment, `kaznerd_stance_e5_small_cpu`);
+  stance experiment of issue 12, `kaznerd_stance_e5_small_cpu_mixed`);
 * sequential: per fold, the Kazakh fold data starting from the zero-shot model (the RuSentNE
   stage is trained once and reused across folds);
 * silver: mixed plus the silver Kazakh translations of RuSentNE (`data=rusentne_kk_silver`,
@@ -41,7 +41,7 @@ BASELINE = "kazakh"
 
 
 def _experiment(recipe: str) -> str:
-    return "kaznerd_stance_e5_small_cpu" + ("" if recipe == "mixed" else f"_{recipe}")
+    return f"kaznerd_stance_e5_small_cpu_{recipe}"
 
 
 def _ci(v, ci) -> str:

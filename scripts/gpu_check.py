@@ -55,7 +55,7 @@ WHEELS = ("hydra-core", "omegaconf", "antlr4-python3-runtime", "datasets", "eval
 # Compiled or interpreter-specific wheels: fetched for these Python versions too.
 PY_VERSIONS = ("3.10", "3.11", "3.12")
 NER_EXPERIMENT = "kaznerd_e5_small_cpu"
-STANCE_EXPERIMENT = "kaznerd_stance_e5_small_cpu"  # mixed Kazakh + RuSentNE: needs RuSentNE bundled
+STANCE_EXPERIMENT = "kaznerd_stance_e5_small_cpu_mixed"  # mixed Kazakh + RuSentNE: needs RuSentNE bundled
 STANCE_EXPERIMENT_KAZAKH = "kaznerd_stance_e5_small_cpu_kazakh"  # what runs when the bundle lacks it
 # Dense bf16 tensor-core peak (FLOP/s) by device name fragment, most specific first.
 BF16_PEAK = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12),

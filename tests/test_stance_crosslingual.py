@@ -100,7 +100,7 @@ def test_recipes_train_on_the_right_items(recipe_overrides, tmp_path, monkeypatc
     assert summary["train_sentences"] == 40  # the Kazakh split handed over, not trained on
 
     # Mixed: both, drawn by the balanced sampler (epoch = number of Kazakh items).
-    mixed = compose("train", [*recipe_overrides, "experiment=kaznerd_stance_e5_small_cpu",
+    mixed = compose("train", [*recipe_overrides, "experiment=kaznerd_stance_e5_small_cpu_mixed",
                               f"run_dir={tmp_path / 'mixed'}", "trainer=debug", "trainer.args.max_steps=-1",
                               "trainer.args.num_train_epochs=1", "trainer.args.eval_strategy=epoch",
                               "trainer.args.save_strategy=epoch", "task.sampler.lang_weights={kk:1,ru:1}"])
@@ -170,9 +170,9 @@ def test_recipe_experiments_compose(recipe):
     assert (cfg.task.get("sampler") or {}).get("kind", "none") in (None, "none")
 
 
-def test_the_default_stance_experiment_is_the_mixed_recipe():
-    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu"])
-    assert cfg.run_name == "kaznerd_stance_e5_small_cpu" and cfg.task.head == "markers"
+def test_the_mixed_recipe_is_the_kazakh_recipe_plus_rusentne():
+    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_mixed"])
+    assert cfg.run_name == "kaznerd_stance_e5_small_cpu_mixed" and cfg.task.head == "markers"
     assert cfg.task.extra_train.dir.endswith("/rusentne") and cfg.task.extra_train.split == "train"
     assert cfg.task.sampler.kind == "balanced" and cfg.task.class_balance == "none"
     assert cfg.task.get("train_on_target", True) and not cfg.task.get("init_from")
@@ -186,6 +186,18 @@ def test_the_default_stance_experiment_is_the_mixed_recipe():
     assert cfg.task.max_length == kazakh.task.max_length
     silver = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_silver"])
     assert silver.trainer.args.num_train_epochs == 6  # the schedule its CV row was measured with
+
+
+def test_the_default_stance_experiment_is_the_mixed_recipe_on_the_v2_data():
+    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu"])
+    mixed = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_mixed"])
+    assert cfg.run_name == "kaznerd_stance_e5_small_cpu" and cfg.data.name == "kazakh_stance"
+    # Its differences from the mixed recipe: the data, more Kazakh draws per Russian one, a fixed
+    # epoch (the mixed recipe's cost), and name-swapped copies of half the Kazakh items.
+    assert dict(cfg.task.sampler.lang_weights) == {"kk": 3, "ru": 1} and cfg.task.sampler.epoch_size == 4000
+    assert cfg.task.name_swap.enabled and cfg.task.name_swap.share == 0.5
+    assert not mixed.task.name_swap.enabled and mixed.data.name == "kaznerd_stance"
+    assert cfg.trainer.args == mixed.trainer.args and cfg.task.extra_train == mixed.task.extra_train
 
 
 def test_model_card_names_the_cross_lingual_training_data():

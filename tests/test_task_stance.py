@@ -207,10 +207,12 @@ def test_encoding_marks_span_and_keeps_it_in_long_sentences(tiny_encoder):
         encode_stance(tok, [["a"]], [0], [2])
 
 
-@pytest.mark.parametrize("experiment", ["kaznerd_stance_e5_small_cpu", "kaznerd_stance_xlmr_base_gpu"])
-def test_stance_experiments_compose(experiment):
+@pytest.mark.parametrize("experiment, data", [("kaznerd_stance_e5_small_cpu", "kazakh_stance"),
+                                              ("kaznerd_stance_e5_small_cpu_mixed", "kaznerd_stance"),
+                                              ("kaznerd_stance_xlmr_base_gpu", "kaznerd_stance")])
+def test_stance_experiments_compose(experiment, data):
     cfg = compose("train", [f"experiment={experiment}"])
-    assert cfg.task.name == "stance" and cfg.data.name == "kaznerd_stance"
+    assert cfg.task.name == "stance" and cfg.data.name == data
 
 
 def test_kazsandra_warm_start(tmp_path, tiny_stance_dataset, tiny_encoder, stance_overrides):

@@ -157,3 +157,10 @@ def test_a_counterfactual_without_its_source_is_refused():
                  "source_id": "missing"})
     with pytest.raises(KnsError, match="its source item 'missing' is not a real item"):
         cv_plan(Dataset.from_list(rows, features=v2_features()), 2, 0, None)
+
+
+def test_the_joint_model_gets_the_same_extra_stance_data():
+    cfg = compose("train", ["experiment=kaznerd_joint_e5_small_cpu_v2"])
+    stance = compose("build_dataset", ["data=kazakh_stance"])
+    assert cfg.task.name == "joint" and list(cfg.task.extra_train.dir)[1] == stance.data.extra_dir
+    assert cfg.task.extra_train.split == "train" and dict(cfg.task.sampler.lang_weights) == {"kk": 3, "ru": 1}

@@ -79,16 +79,10 @@ def tiny_ner_checkpoint(tiny_ner_dataset, tiny_encoder, tmp_path_factory) -> Pat
 def tiny_stance_checkpoint(tiny_encoder, tmp_path_factory) -> Path:
     """A tiny stance model (markers over the tiny encoder) trained for a few steps, shared by the
     predictor and server tests."""
-    import sys
-
     from kazakh_ner_stance.config import compose
+    from kazakh_ner_stance.testing import save_stance_dataset
     from kazakh_ner_stance.training.train import run_train
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        from test_task_stance import save_stance_dataset
-    finally:
-        sys.path.pop(0)
     base = tmp_path_factory.mktemp("tiny_stance")
     data = save_stance_dataset(base / "stance_tiny")
     run = base / "run"

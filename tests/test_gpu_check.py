@@ -24,7 +24,7 @@ def _gpu_check():
 
 @pytest.fixture(scope="module")
 def bundle(tiny_ner_dataset, tiny_encoder, tmp_path_factory):
-    from test_task_stance import save_stance_dataset
+    from kazakh_ner_stance.testing import save_stance_dataset
 
     root = tmp_path_factory.mktemp("gpu_check")
     stance = save_stance_dataset(root / "stance")

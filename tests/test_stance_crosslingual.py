@@ -61,7 +61,7 @@ def test_balanced_sampler_is_seeded_redrawn_each_epoch_and_length_grouped():
 
 @pytest.fixture
 def recipe_overrides(tiny_encoder, tmp_path, rusentne_tiny):
-    from test_task_stance import save_stance_dataset
+    from kazakh_ner_stance.testing import save_stance_dataset
 
     ds = save_stance_dataset(tmp_path / "kk")
     return [

@@ -67,7 +67,7 @@ def test_run_stance_cv_pools_every_item(tiny_encoder, tmp_path):
     from datasets import Dataset, DatasetDict
 
     from kazakh_ner_stance.data.stance_dataset import stance_features
-    from test_task_stance import make_items
+    from kazakh_ner_stance.testing import make_items
 
     rows = make_items(60, seed=0)
     for i, r in enumerate(rows):  # pairs of sentence-ID variants
@@ -123,7 +123,7 @@ def test_benchmark_stance_recipes_smoke(tiny_encoder, rusentne_tiny, tmp_path, c
     import importlib.util
     import shutil
 
-    from test_task_stance import save_stance_dataset
+    from kazakh_ner_stance.testing import save_stance_dataset
 
     root = Path(__file__).resolve().parents[1]
     datasets = tmp_path / "datasets"

@@ -94,7 +94,7 @@ def test_cross_validation_learns_separable_classes_and_uses_extra_items():
 
 
 def test_benchmark_stance_probe_smoke(tiny_encoder, rusentne_tiny, tmp_path, capsys):
-    from test_task_stance import save_stance_dataset
+    from kazakh_ner_stance.testing import save_stance_dataset
 
     datasets = tmp_path / "datasets"
     shutil.copytree(rusentne_tiny, datasets / "rusentne")

@@ -53,7 +53,7 @@ def _ner_data(request, base: Path) -> Path:
 
 
 def _stance_data(request, base: Path) -> Path:
-    from test_task_stance import save_stance_dataset
+    from kazakh_ner_stance.testing import save_stance_dataset
 
     return save_stance_dataset(base / "stance_tiny")
 

@@ -6,6 +6,7 @@ exactly what the label-alignment and windowing code must get right."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Iterable
 
@@ -129,4 +130,46 @@ def save_tiny_unigram_encoder(out_dir: str | Path, text: Iterable[str], hidden: 
     )
     BertModel(config, add_pooling_layer=False).save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    return out
+
+
+# --------------------------------------------------------------------------- a tiny stance dataset
+
+NAMES = ["Тоқаев", "Астана", "Алматы", "Назарбаев", "Ресей", "Қытай", "Парламент", "ЕАЭО"]
+TYPES = {"Тоқаев": "PERSON", "Назарбаев": "PERSON", "Астана": "GPE", "Алматы": "GPE", "Ресей": "GPE",
+         "Қытай": "GPE", "Парламент": "ORGANISATION", "ЕАЭО": "ORGANISATION"}
+CUES = {"FAVOR": ["қолдады", "мақтады"], "AGAINST": ["сынады", "айыптады"], "NONE": ["барды", "айтты"]}
+FILLER = ["бүгін", "жаңа", "жоба", "туралы", "жиналыс", "өтті", "және", "елде"]
+
+
+def make_items(n: int, seed: int) -> list[dict]:
+    """Invented stance items: a cue verb after the target decides the label."""
+    rng = random.Random(seed)
+    labels = ["NONE"] * 6 + ["FAVOR"] * 3 + ["AGAINST"]
+    items = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        name, other = rng.sample(NAMES, 2)
+        left = rng.sample(FILLER, rng.randint(0, 3))
+        right = rng.sample(FILLER, rng.randint(1, 4))
+        tokens = [*left, name, rng.choice(CUES[label]), *right, other, "."]
+        start = len(left)
+        items.append({
+            "id": f"S{seed}-{i}:{start}-{start + 1}", "sent_id": f"S{seed}-{i}", "tokens": tokens,
+            "start": start, "end": start + 1, "target": name, "target_type": TYPES[name], "label": label,
+            "split": "", "annotator": "test",
+        })
+    return items
+
+
+def save_stance_dataset(out: Path, sizes=(40, 12, 12)) -> Path:
+    from datasets import Dataset, DatasetDict
+
+    from kazakh_ner_stance.data.stance_dataset import stance_features
+
+    splits = {}
+    for k, (name, n) in enumerate(zip(("train", "validation", "test"), sizes)):
+        rows = [{**r, "split": name} for r in make_items(n, seed=k)]
+        splits[name] = Dataset.from_list(rows, features=stance_features())
+    DatasetDict(splits).save_to_disk(str(out))
     return out

@@ -192,12 +192,16 @@ def test_the_default_stance_experiment_is_the_mixed_recipe_on_the_v2_data():
     cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu"])
     mixed = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_mixed"])
     assert cfg.run_name == "kaznerd_stance_e5_small_cpu" and cfg.data.name == "kazakh_stance"
-    # Its differences from the mixed recipe: the data, more Kazakh draws per Russian one, a fixed
-    # epoch (the mixed recipe's cost), and name-swapped copies of half the Kazakh items.
+    assert cfg.data.counterfactual.layer is None  # gold items only (issue 22's recipe table)
+    # Its differences from the mixed recipe: the data, more Kazakh draws per Russian one, and a
+    # fixed epoch (the mixed recipe's cost).
     assert dict(cfg.task.sampler.lang_weights) == {"kk": 3, "ru": 1} and cfg.task.sampler.epoch_size == 4000
-    assert cfg.task.name_swap.enabled and cfg.task.name_swap.share == 0.5
-    assert not mixed.task.name_swap.enabled and mixed.data.name == "kaznerd_stance"
+    assert not cfg.task.name_swap.enabled and mixed.data.name == "kaznerd_stance"
     assert cfg.trainer.args == mixed.trainer.args and cfg.task.extra_train == mixed.task.extra_train
+    # The counterfactual recipe: the default plus the pairs and name swaps.
+    cf = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_counterfactual"])
+    assert cf.data.name == "kazakh_stance_cf" and cf.data.counterfactual.layer.endswith("kaznerd_counterfactual.jsonl")
+    assert cf.task.name_swap.enabled and cf.task.name_swap.share == 0.5 and cf.task.sampler == cfg.task.sampler
 
 
 def test_model_card_names_the_cross_lingual_training_data():

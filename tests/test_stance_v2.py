@@ -159,6 +159,23 @@ def test_a_counterfactual_without_its_source_is_refused():
         cv_plan(Dataset.from_list(rows, features=v2_features()), 2, 0, None)
 
 
+def test_the_shipped_layers_read_back():
+    """The committed news and counterfactual layers validate against the shared text (when the
+    shared data is here) and the counterfactual report's counts match the layer."""
+    from kazakh_ner_stance.data.kazakh_news import read_sources
+    from kazakh_ner_stance.stance_annotation import counterfactual, news_layer
+
+    root = Path(__file__).resolve().parents[1] / "data" / "stance"
+    cfg = compose("build_dataset", ["data=kazakh_news"])
+    sentences = ({s.id: s for s in read_sources(cfg.data)} if Path(str(cfg.data.source_dir)).is_dir() else None)
+    news = news_layer.read_layer(root / "kazakh_news_stance.jsonl", sentences)
+    assert len(news) == 4494 and sum(r["label"] == "AGAINST" for r in news) == 240
+    cf = counterfactual.read_layer(root / "kaznerd_counterfactual.jsonl")
+    report = json.loads((root / "kaznerd_counterfactual_report.json").read_text())
+    assert len(cf) == report["kept"] == 1883
+    assert all(r["label"] != r["source_label"] for r in cf)
+
+
 def test_the_joint_model_gets_the_same_extra_stance_data():
     cfg = compose("train", ["experiment=kaznerd_joint_e5_small_cpu_v2"])
     stance = compose("build_dataset", ["data=kazakh_stance"])

@@ -172,6 +172,7 @@ def test_encoding_marks_span_and_keeps_it_in_long_sentences(tiny_encoder):
 
 @pytest.mark.parametrize("experiment, data", [("kaznerd_stance_e5_small_cpu", "kazakh_stance"),
                                               ("kaznerd_stance_e5_small_cpu_mixed", "kaznerd_stance"),
+                                              ("kaznerd_stance_e5_small_cpu_counterfactual", "kazakh_stance_cf"),
                                               ("kaznerd_stance_xlmr_base_gpu", "kaznerd_stance")])
 def test_stance_experiments_compose(experiment, data):
     cfg = compose("train", [f"experiment={experiment}"])

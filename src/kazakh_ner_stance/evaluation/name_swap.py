@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="swaps per item, each with another seeded name")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--max-length", type=int, default=None, help="default: the checkpoint's (kns_stance.json)")
     ap.add_argument("--out", default=None, help="default: CHECKPOINT/../name_swap_SPLIT.json")
     args = ap.parse_args(argv)
 
@@ -170,6 +170,9 @@ def main(argv=None) -> int:
         real = [r for s in dsd for r in dsd[s] if r.get("origin", "gold") != "counterfactual"]
         items = [r for r in dsd[args.split] if r.get("origin", "gold") != "counterfactual"]
         model, tokenizer, _ = load_stance_checkpoint(Path(args.checkpoint), cpu_linear="auto")
+        if args.max_length is None:  # score with the windows the model was trained and selected with
+            meta = json.loads((Path(args.checkpoint) / "kns_stance.json").read_text(encoding="utf-8"))
+            args.max_length = int(meta.get("max_length") or 256)
     except KnsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -181,3 +181,24 @@ def test_the_joint_model_gets_the_same_extra_stance_data():
     stance = compose("build_dataset", ["data=kazakh_stance"])
     assert cfg.task.name == "joint" and list(cfg.task.extra_train.dir)[1] == stance.data.extra_dir
     assert cfg.task.extra_train.split == "train" and dict(cfg.task.sampler.lang_weights) == {"kk": 3, "ru": 1}
+
+
+def test_data_recipe_benchmark_runs_on_the_tiny_layers(built, rusentne_tiny, tiny_encoder, tmp_path, capsys):
+    import shutil
+
+    from kazakh_ner_stance.benchmarks.stance_data import main
+
+    datasets = tmp_path / "datasets"
+    shutil.copytree(built[3], datasets / "kazakh_stance")
+    shutil.copytree(rusentne_tiny, datasets / "rusentne")
+    out = tmp_path / "bench"
+    rc = main(["--folds", "2", "--layers", "1,2", "--threads", "1", "--out", str(out), "model=local",
+               f"model.path={tiny_encoder}", f"paths.datasets_dir={datasets}", f"paths.artifacts_dir={tmp_path}"])
+    assert rc == 0
+    record = json.loads((out / "stance_data.json").read_text())
+    assert list(record["rows"]) == ["default", "news", "counterfactual", "name_swaps", "all"]
+    per_fold = {k: sum(v["train_items_per_fold"]) for k, v in record["rows"].items()}
+    # news adds the news items, the counterfactual row its training pairs, swaps a copy per real item
+    assert per_fold["news"] > per_fold["default"] and per_fold["counterfactual"] > per_fold["default"]
+    assert per_fold["all"] > max(per_fold["news"], per_fold["name_swaps"])
+    assert "| data recipe (probe) |" in capsys.readouterr().out

@@ -70,22 +70,3 @@ def test_augmentation_adds_swapped_copies_with_labels_kept():
     assert [c["label"] for c in copies] == [x["label"] for x in ITEMS]
     assert all(c["target"] != x["target"] for c, x in zip(copies, ITEMS))
     assert len(swapped_copies(ITEMS, NamePool(ITEMS), seed=1, share=0.0)) == 0
-
-
-def test_the_check_of_a_trained_checkpoint_writes_its_rates(tiny_stance_checkpoint, tmp_path):
-    import json
-
-    from kazakh_ner_stance.data.build import load_built_dataset
-    from kazakh_ner_stance.evaluation.name_swap import main
-    from kazakh_ner_stance.testing import save_stance_dataset
-
-    data = save_stance_dataset(tmp_path / "stance")
-    out = tmp_path / "swap.json"
-    assert main(["--checkpoint", str(tiny_stance_checkpoint), "--dataset", str(data), "--split", "test",
-                 "--rounds", "2", "--out", str(out)]) == 0
-    report = json.loads(out.read_text())
-    n_test = len(load_built_dataset(data)["test"])
-    assert report["items"] == n_test and 0 < report["swaps"] <= 2 * n_test
-    assert 0.0 <= report["changed"] <= 1.0 and sum(v["n"] for v in report["by_original_prediction"].values()) == \
-        report["swaps"]
-    assert main(["--checkpoint", str(tiny_stance_checkpoint), "--dataset", str(data), "--split", "nope"]) == 2

@@ -3,8 +3,9 @@ otherwise unchanged.
 
 Two uses of one primitive:
 
-* **the check**: a stance model that judges the sentence, not the name, gives the swapped
-  item the label it gave the original. ``name_swap_check`` reports how often the predicted
+* **the check** (``scripts/stance_diagnostics.py``, and ``cv.name_swap_check=true`` per CV
+  fold): a stance model that judges the sentence, not the name, gives the swapped item the
+  label it gave the original. ``name_swap_check`` reports how often the predicted
   label changes, over all items and over the items predicted FAVOR or AGAINST (a model that
   has learnt that «Тоқаев» is FAVOR changes those most);
 * **the augmentation**: swapped copies of training items, label kept
@@ -135,60 +136,3 @@ def name_swap_check(predict: Callable[[Sequence[Mapping]], Sequence[str]], items
         "by_type": {t: dict(v) for t, v in sorted(by_type.items())},
         "examples": examples,
     }
-
-
-def main(argv=None) -> int:
-    """`python scripts/stance_name_swap.py --checkpoint RUN/model [--dataset DIR] [--split test]`:
-    the name-swap check of a trained stance model on one split of a built stance dataset (the
-    names drawn from the dataset's real items of every split); prints the rates, writes JSON."""
-    import argparse
-    import json
-    import sys
-    from pathlib import Path
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--dataset", default=None, help="default: the built kazakh_stance dataset")
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--rounds", type=int, default=3, help="swaps per item, each with another seeded name")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--max-length", type=int, default=None, help="default: the checkpoint's (kns_stance.json)")
-    ap.add_argument("--out", default=None, help="default: CHECKPOINT/../name_swap_SPLIT.json")
-    args = ap.parse_args(argv)
-
-    from ..config import compose
-    from ..data.build import load_built_dataset
-    from ..errors import KnsError
-    from ..tasks.stance import load_stance_checkpoint, predict_stance_probs
-
-    try:
-        folder = args.dataset or str(compose("build_dataset", ["data=kazakh_stance"]).data.dataset_dir)
-        dsd = load_built_dataset(folder)
-        if args.split not in dsd:
-            raise KnsError(f"{folder} has no split {args.split!r} (it has {sorted(dsd)})")
-        real = [r for s in dsd for r in dsd[s] if r.get("origin", "gold") != "counterfactual"]
-        items = [r for r in dsd[args.split] if r.get("origin", "gold") != "counterfactual"]
-        model, tokenizer, _ = load_stance_checkpoint(Path(args.checkpoint), cpu_linear="auto")
-        if args.max_length is None:  # score with the windows the model was trained and selected with
-            meta = json.loads((Path(args.checkpoint) / "kns_stance.json").read_text(encoding="utf-8"))
-            args.max_length = int(meta.get("max_length") or 256)
-    except KnsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-    def predict(batch):
-        probs = predict_stance_probs(model, tokenizer, [{"tokens": x["tokens"], "start": x["start"], "end": x["end"]}
-                                                        for x in batch], args.batch_size, args.max_length)
-        return [STANCE_LABELS[int(i)] for i in probs.argmax(axis=1)]
-
-    report = name_swap_check(predict, items, NamePool(real), seed=args.seed, rounds=args.rounds)
-    report.update({"checkpoint": str(args.checkpoint), "dataset": folder, "split": args.split})
-    out = Path(args.out or Path(args.checkpoint).parent / f"name_swap_{args.split}.json")
-    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    pol = report["changed_of_favor_against"]
-    print(f"name swaps on {args.split} ({report['items']} items, {report['rounds']} rounds, {report['swaps']} swaps): "
-          f"{report['changed']:.1%} of labels change; "
-          + (f"{pol:.1%} of {report['favor_against_predictions']} FAVOR/AGAINST predictions" if pol is not None else "")
-          + f"  ({out})")
-    return 0

@@ -58,6 +58,11 @@ def test_check_counts_label_changes_of_a_name_model_and_none_of_a_sentence_model
 
     names = name_swap_check(by_name, ITEMS, pool, seed=0)
     sentence = name_swap_check(by_sentence, ITEMS, pool, seed=0)
+    # Originals the caller already has are used as given, not predicted again.
+    calls = []
+    known = name_swap_check(lambda items: calls.append(len(items)) or by_name(items), ITEMS, pool, seed=0,
+                            original=by_name(ITEMS))
+    assert known == names and calls == [6]  # one call: the swapped copies only
     assert sentence["changed"] == 0.0 and sentence["changed_of_favor_against"] == 0.0
     assert names["changed"] > 0.3 and names["changed_of_favor_against"] == 1.0
     assert names["swaps"] == 6 and names["by_type"]["PERSON"]["n"] == 3

@@ -112,6 +112,18 @@ def test_run_stance_cv_pools_every_item(tiny_encoder, tmp_path):
                                     "cv.resume=true"]))
     assert json.loads((fixed_out / "cv.json").read_text())["pooled"] == fixed["pooled"]
 
+    # The name-swap check per fold: each fold's own predictions are the originals.
+    swap_out = tmp_path / "cv_swap"
+    run_stance_cv(compose("train", [*base, f"cv.out_dir={swap_out}", f"cv.fixed_model={model / 'model'}",
+                                    "cv.name_swap_check=true"]))
+    swap = json.loads((swap_out / "cv.json").read_text())["name_swap"]
+    assert swap["swaps"] == 60 and 0.0 <= swap["changed"] <= 1.0
+    for f in range(3):
+        report = json.loads((swap_out / f"fold-{f}" / "name_swap.json").read_text())
+        fold_pred = json.loads((swap_out / f"fold-{f}" / "predictions.json").read_text())["pred"]
+        assert {lab: v["n"] for lab, v in report["by_original_prediction"].items() if v["n"]} == \
+            dict(Counter(fold_pred))
+
 
 def test_cv_option_composes_with_the_stance_experiment():
     cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu", "cv.folds=5"])

@@ -99,13 +99,18 @@ def swapped_copies(items: Sequence[Mapping], pool: NamePool, seed: int, share: f
 
 
 def name_swap_check(predict: Callable[[Sequence[Mapping]], Sequence[str]], items: Sequence[Mapping],
-                    pool: NamePool, seed: int = 0, rounds: int = 1) -> dict:
+                    pool: NamePool, seed: int = 0, rounds: int = 1,
+                    original: Sequence[str] | None = None) -> dict:
     """How often the predicted label changes when the target's name is swapped.
 
-    `predict` maps items to labels. Each round swaps every item once (seeded, a different
-    replacement per round). Reported: the share of changed labels over all swapped items, over
-    those whose original prediction was FAVOR or AGAINST, and per original prediction and type."""
-    original = list(predict(items))
+    `predict` maps items to labels; `original` are its labels for `items` when the caller has
+    them already (else they are predicted here). Each round swaps every item once (seeded, a
+    different replacement per round). Reported: the share of changed labels over all swapped
+    items, over those whose original prediction was FAVOR or AGAINST, and per original
+    prediction and type."""
+    original = list(predict(items) if original is None else original)
+    if len(original) != len(items):
+        raise ValueError(f"{len(original)} original labels for {len(items)} items")
     changed = Counter()
     total = Counter()
     by_type = defaultdict(Counter)

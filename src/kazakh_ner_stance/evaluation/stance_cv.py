@@ -308,26 +308,17 @@ def run_stance_cv(cfg) -> float:
 
 def _name_swap_fold(model_dir, test, pool_items, fold_pred, batch, max_length, seed) -> dict:
     """The name-swap check of one fold's model on its test items (names drawn from every real
-    item's targets of the same type)."""
-    from .name_swap import NamePool, name_swap_check
-
-    rows = test.to_list()
-    known = {id(rows[i]): fold_pred[i] for i in range(len(rows))}
-
-    def predict(batch_items):
-        if all(id(x) in known for x in batch_items):
-            return [known[id(x)] for x in batch_items]
-        return _predict_items(model_dir, batch_items, batch, max_length)
-
-    return name_swap_check(predict, rows, NamePool(pool_items), seed=seed)
-
-
-def _predict_items(model_dir, items, batch, max_length):
+    item's targets of the same type); the fold's own predictions are the originals."""
     from datasets import Dataset
 
-    split = Dataset.from_list([{"tokens": list(x["tokens"]), "start": int(x["start"]), "end": int(x["end"])}
-                               for x in items])
-    return _predict(model_dir, split, batch, max_length)[0]
+    from .name_swap import NamePool, name_swap_check
+
+    def predict(items):
+        split = Dataset.from_list([{"tokens": list(x["tokens"]), "start": int(x["start"]), "end": int(x["end"])}
+                                   for x in items])
+        return _predict(model_dir, split, batch, max_length)[0]
+
+    return name_swap_check(predict, test.to_list(), NamePool(pool_items), seed=seed, original=fold_pred)
 
 
 def _name_swap_from_folds(out: Path, k: int) -> dict | None:

@@ -82,15 +82,16 @@ def main(argv=None) -> int:
     ap.add_argument("--swap-rounds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--max-length", type=int, default=None, help="default: the checkpoint's (kns_stance.json)")
+    ap.add_argument("--max-length", type=int, default=None, help="default: the checkpoint's training windows")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
 
     from ..config import compose
     from ..data.build import load_built_dataset
     from ..data.stance_layer import read_jsonl
-    from ..errors import DataValidationError, KnsError
+    from ..errors import DataValidationError, KnsError, Problem
     from ..tasks.stance import load_stance_checkpoint, predict_stance_probs, stance_scores
+    from ..training.checkpoints import trained_windows
     from .name_swap import NamePool, name_swap_check
 
     try:
@@ -107,15 +108,15 @@ def main(argv=None) -> int:
             problems = []
             for lineno, obj in read_jsonl(Path(args.roles), problems):
                 if obj.get("role") not in ROLES:
-                    problems.append(f"{args.roles}:{lineno}: role {obj.get('role')!r} is not one of {list(ROLES)}")
+                    problems.append(Problem(str(args.roles), lineno,
+                                            f"role {obj.get('role')!r} is not one of {list(ROLES)}"))
                 else:
                     roles[str(obj.get("id"))] = obj["role"]
             if problems:
                 raise DataValidationError(problems)
         model, tokenizer, _ = load_stance_checkpoint(Path(args.checkpoint), cpu_linear="auto")
         if args.max_length is None:  # score with the windows the model was trained and selected with
-            meta = json.loads((Path(args.checkpoint) / "kns_stance.json").read_text(encoding="utf-8"))
-            args.max_length = int(meta.get("max_length") or 256)
+            args.max_length = trained_windows(args.checkpoint)["max_length"] or 256
     except KnsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
     report = {"checkpoint": str(args.checkpoint), "dataset": folder, "split": args.split, "scores": scores,
               "roles": errors_by_role(items, pred, roles) if roles else None,
               "name_swap": name_swap_check(lambda b: predict(b)[0], items, NamePool(real), seed=args.seed,
-                                           rounds=args.swap_rounds),
+                                           rounds=args.swap_rounds, original=pred),
               "readme_example": readme_example(predict)}
     out = Path(args.out or Path(args.checkpoint).parent / f"diagnostics_{args.split}.json")
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -28,7 +28,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from kazakh_ner_stance.config import compose
-from kazakh_ner_stance.evaluation.stance_probe import ProbeVariant, cross_validate_probe, featurize
+from kazakh_ner_stance.evaluation.stance_probe import ProbeVariant, cross_validate_probe, featurize, load_frozen_encoder
 
 BASELINE = "probe-kazakh"
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,13 +52,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
     from kazakh_ner_stance.benchmarks.provenance import provenance
     from kazakh_ner_stance.data.build import load_built_dataset
     from kazakh_ner_stance.evaluation.stance_cv import _all_items, grouped_folds, stance_groups
     from kazakh_ner_stance.tasks.stance import stance_scores
-    from kazakh_ner_stance.training.train import resolve_model_dir
 
     cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_mixed", *args.overrides])
     out = Path(args.out or Path(cfg.paths.runs_dir) / "cv" / "probe")
@@ -73,10 +71,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     seed = int(cfg.cv.get("seed", 42))
-    model_dir = resolve_model_dir(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    # The e5 checkpoints carry no pooler, and the probe reads hidden states only.
-    model = AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False)
+    model_dir, tokenizer, model = load_frozen_encoder(cfg.model)
 
     items = _all_items(load_built_dataset(cfg.data.dataset_dir))
     ru = load_built_dataset(rusentne)

@@ -78,16 +78,14 @@ def main(argv=None) -> int:
     import torch
     from datasets import Dataset, concatenate_datasets
     from omegaconf import OmegaConf
-    from transformers import AutoModel, AutoTokenizer
 
     from ..config import compose
     from ..data.build import load_built_dataset
     from ..evaluation.name_swap import NamePool, swap_item
     from ..evaluation.stance_cv import _all_items, cv_plan
-    from ..evaluation.stance_probe import class_weights, featurize, fit_probe
+    from ..evaluation.stance_probe import class_weights, featurize, fit_probe, load_frozen_encoder
     from ..labels import STANCE_LABELS
     from ..tasks.stance import stance_scores
-    from ..training.train import resolve_model_dir
     from .provenance import provenance
 
     cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu", "data=kazakh_stance", *args.overrides])
@@ -100,9 +98,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     seed = int(cfg.cv.get("seed", 42))
-    model_dir = resolve_model_dir(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False)
+    model_dir, tokenizer, model = load_frozen_encoder(cfg.model)
 
     items = _all_items(load_built_dataset(Path(cfg.paths.datasets_dir) / "kazakh_stance"))
     pattern = OmegaConf.select(cfg, "data.split.variant_id_pattern", default=r"^[A-Z]ID(\d+)$")

@@ -63,6 +63,18 @@ class ItemFeatures:
     extra: dict = field(default_factory=dict)
 
 
+def load_frozen_encoder(model_cfg):
+    """(model folder, tokenizer, encoder) of a config's `model`, loaded for reading hidden
+    states: the e5 checkpoints carry no pooler, and the probe needs none."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from ..training.train import resolve_model_dir
+
+    model_dir = resolve_model_dir(model_cfg)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    return model_dir, tokenizer, AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False)
+
+
 def encode_items(model, tokenizer, tokens_list: Sequence[Sequence[str]], starts: Sequence[int], ends: Sequence[int],
                  layers: Sequence[int], max_length: int = 256, batch_size: int = 32) -> tuple[np.ndarray, int]:
     """Mean of each item's target pieces at every layer in `layers` (hidden_states index: 0 is

@@ -269,8 +269,10 @@ def read_sources(data_cfg) -> list[NewsSentence]:
         path = root / rel
         if not path.is_file():
             problems.append(Problem(str(path), None, "file not found"))
-        elif sha256_file(path) != str(digest):
-            problems.append(Problem(str(path), None, f"sha256 {sha256_file(path)} is not the pinned {digest} "
+            continue
+        actual = sha256_file(path)
+        if actual != str(digest):
+            problems.append(Problem(str(path), None, f"sha256 {actual} is not the pinned {digest} "
                                                       "(a different copy; set data.sha256=null to skip the check)"))
     if problems:
         raise DataValidationError(problems)

@@ -176,7 +176,12 @@ def _card(stats: Mapping, agreement: Mapping | None) -> str:
         f"Counterfactual items dropped (source not a training item): {stats.get('counterfactual_dropped', {})}.", "",
     ]
     if agreement:
-        lines += ["## Agreement on the news layer", "", "```json", json.dumps(agreement, indent=1)[:3000], "```", ""]
+        t, lab = agreement["targets"], agreement["labels"]
+        per_class = ", ".join(f"{k} {v:.3f}" for k, v in lab["per_class_kappa"].items() if v is not None)
+        lines += ["## Agreement on the news layer", "",
+                  f"Blind double annotation of {t['sentences']} sentences: target F1 {t['f1_span_and_type']} (span "
+                  f"and type); label kappa {lab['kappa']:.3f} over {lab['n']} shared targets ({per_class}); "
+                  f"{agreement['adjudication']['disagreements']} differences adjudicated.", ""]
     lines += ["## Documentation", "", "`data/stance/README.md` (how each layer was made, kappa, licences, citations).", ""]
     return "\n".join(lines)
 

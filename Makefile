@@ -1,5 +1,8 @@
-# The README's two commands: `make run` (set up + main job) and `make test` (set up + tests);
-# `make bench` re-measures the README's results table (BENCH_ARGS: e.g. --quick, --only train, --check).
+# The README's two commands: `make run` (set up + the main job: both datasets, NER and stance trained,
+# evaluated and staged; FRESH=1 redoes every step, QUICK=1 is a few-minute smoke run) and
+# `make test` (set up + tests);
+# `make bench` re-measures the results table of docs/results.md (`kns-bench suite`; BENCH_ARGS: e.g.
+# --quick, --only train, --check). One benchmark: `kns-bench NAME --help`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +10,9 @@ BIN := $(VENV)/bin
 # TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu" to keep CUDA builds out.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
-EXPERIMENT ?= kaznerd_e5_small_cpu
+FRESH ?=
+QUICK ?=
+RUN_ARGS ?=
 
 BENCH_ARGS ?=
 
@@ -23,13 +28,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	$(BIN)/python scripts/run_default.py experiment=$(EXPERIMENT)
+	$(BIN)/python scripts/run_default.py $(if $(FRESH),fresh=true) $(if $(QUICK),quick=true) $(RUN_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -q -n 2
 
 bench: setup
-	$(BIN)/python scripts/benchmarks.py $(BENCH_ARGS)
+	$(BIN)/python scripts/benchmarks.py suite $(BENCH_ARGS)
 
 clean-artifacts:
 	rm -rf artifacts

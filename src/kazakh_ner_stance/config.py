@@ -29,9 +29,22 @@ def project_root() -> Path:
     return here
 
 
+def device_preset() -> str:
+    """What `trainer=auto` resolves to: "gpu" when torch sees a CUDA device, else "cpu".
+
+    A resolver, so the choice is made while the config is composed and every later override
+    (an experiment's trainer.args, the command line's) lands on the chosen preset's keys."""
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("kns.project_root"):
         OmegaConf.register_new_resolver("kns.project_root", lambda: str(project_root()))
+    if not OmegaConf.has_resolver("kns.device_preset"):
+        # Not cached: tests monkeypatch torch.cuda.is_available between compositions.
+        OmegaConf.register_new_resolver("kns.device_preset", device_preset, use_cache=False)
 
 
 register_resolvers()

@@ -53,7 +53,7 @@ def resolve_model_dir(model_cfg) -> Path:
 
 
 def _read_provenance(model_dir):
-    from ..models.prepare import read_provenance
+    from ..models.provenance import read_provenance
 
     return read_provenance(model_dir)
 
@@ -99,7 +99,7 @@ def _make_trainer_class():
 
         def train(self, *args, **kwargs):
             # Training time net of evaluation, logged with every evaluation, so that
-            # benchmark_train.py can tell how long each setup needs to reach a dev score.
+            # `kns-bench train` can tell how long each setup needs to reach a dev score.
             self._kns_t0, self._kns_eval_s = time.time(), 0.0
             return super().train(*args, **kwargs)
 
@@ -164,16 +164,18 @@ def _training_args(cfg: DictConfig, checkpoints_dir: Path, metric_name: str, gre
         raise KnsError(f"trainer.args has an option TrainingArguments does not know: {err}") from None
 
 
-def run_train(cfg: DictConfig) -> float:
+def run_train(cfg: DictConfig, callbacks: list | None = None) -> float:
     """Train, keep the best checkpoint by the task's dev metric, save it atomically under
-    `run_dir/model`, write metrics per split. Returns the best dev metric (for sweeps)."""
+    `run_dir/model`, write metrics per split. Returns the best dev metric (for sweeps).
+
+    `callbacks`: extra transformers TrainerCallbacks (the main job's progress lines)."""
     _set_up(cfg)
     run_dir = Path(cfg.run_dir)
     resume_from = _prepare_run_dir(cfg, run_dir)
     inputs = _resolve_model_and_data(cfg)
     tokenizer, task, model = _build_task_and_model(cfg, inputs)
     train_features = task.encode_train(inputs.train)
-    trainer, write_info = _make_trainer(cfg, run_dir, inputs, tokenizer, task, model, train_features)
+    trainer, write_info = _make_trainer(cfg, run_dir, inputs, tokenizer, task, model, train_features, callbacks)
     train_output, train_time = _train(trainer, resume_from)
     results = _final_evaluation(cfg, inputs, task, trainer, train_output, train_time, train_features)
     _write_outputs(run_dir, inputs, task, trainer, write_info, results, train_time, train_features)
@@ -196,6 +198,17 @@ def _set_up(cfg: DictConfig) -> None:
         torch.set_num_threads(int(cfg.trainer.num_threads))
     set_seed(int(cfg.seed))
     transformers.logging.set_verbosity_warning()
+    log.info("training on %s (trainer preset %s)", _device_name(cfg), cfg.trainer.get("preset"))
+
+
+def _device_name(cfg: DictConfig) -> str:
+    """The device Trainer will use, in words (trainer=auto picks the preset; this says what it got)."""
+    import torch
+
+    if not cfg.trainer.args.get("use_cpu") and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        return f"{torch.cuda.get_device_name(0)}" + (f" (x{count})" if count > 1 else "")
+    return f"CPU, {torch.get_num_threads()} threads"
 
 
 def _prepare_run_dir(cfg: DictConfig, run_dir: Path) -> str | None:
@@ -237,7 +250,7 @@ class _Inputs:
 
 
 def _resolve_model_and_data(cfg: DictConfig) -> _Inputs:
-    from ..data.build import dataset_fingerprint, load_built_dataset
+    from ..data.built_dataset import dataset_fingerprint, load_built_dataset
 
     model_dir = resolve_model_dir(cfg.model)
     dataset = load_built_dataset(cfg.data.dataset_dir)
@@ -272,7 +285,8 @@ def _build_task_and_model(cfg: DictConfig, inputs: _Inputs):
     return tokenizer, task, model
 
 
-def _make_trainer(cfg: DictConfig, run_dir: Path, inputs: _Inputs, tokenizer, task, model, train_features):
+def _make_trainer(cfg: DictConfig, run_dir: Path, inputs: _Inputs, tokenizer, task, model, train_features,
+                  extra_callbacks: list | None = None):
     """(the WordLevelTrainer, write_info): write_info(folder, **more) writes kns_training.json and
     the task's extra files into a checkpoint or the final model folder."""
     import torch
@@ -300,7 +314,7 @@ def _make_trainer(cfg: DictConfig, run_dir: Path, inputs: _Inputs, tokenizer, ta
         write_json_atomic(Path(folder) / TRAINING_INFO, {**base_info, **more})
         task.save_extra(Path(folder))
 
-    callbacks = []
+    callbacks = list(extra_callbacks or [])
     patience = cfg.trainer.get("early_stopping_patience")
     if patience and str(args.eval_strategy).lower().endswith("no"):
         # Early stopping watches the dev metric; without evaluations there is nothing to watch

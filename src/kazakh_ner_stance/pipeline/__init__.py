@@ -1,0 +1,1 @@
+"""The main job (`make run`) and the resumable steps it is made of."""

@@ -23,7 +23,7 @@ from kazakh_ner_stance.stance_annotation.silver import assemble_layer, check_sam
 
 
 def _rusentne_sources(dataset_dir: Path) -> dict:
-    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset
     from kazakh_ner_stance.stance_annotation import STANCE_LABELS
 
     split = load_built_dataset(dataset_dir)["train"]

@@ -1,16 +1,15 @@
 """The benchmark suite: the pinned run_ner.py baseline, provenance-checked baseline reuse, and
-the README results table regenerated from a results file (all without training anything)."""
+the results page's table (docs/results.md) regenerated from a results file (all without training anything)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from kazakh_ner_stance.benchmarks import readme_table, suite
+from kazakh_ner_stance.benchmarks import cli, results_page, suite, train
 from kazakh_ner_stance.benchmarks.baseline import (
     NOT_TRAINING_ARGS,
     NOT_TRAINING_TRAINER_KEYS,
@@ -23,13 +22,6 @@ from kazakh_ner_stance.benchmarks.provenance import ReuseRefused, differences
 from kazakh_ner_stance.config import compose
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"kns_script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ------------------------------------------------------------------------------ pinned baseline
@@ -77,12 +69,12 @@ def test_every_optimisation_setting_of_a_preset_is_pinned(preset):
 # ------------------------------------------------------------------------------ baseline reuse
 @pytest.fixture(scope="module")
 def bench_train():
-    return _load_script("benchmark_train")
+    return train
 
 
 def _previous(bench_train, out: Path, argv: list[str], edit=None) -> dict:
     """An earlier benchmark_train.json whose baseline has this checkout's provenance (edited)."""
-    record = bench_train.run_provenance("baseline", bench_train.parse_args(argv))
+    record = bench_train.run_provenance("baseline", cli.parse_args(["train", *argv]))
     if edit:
         edit(record)
     baseline = {"name": "baseline", "final_dev_f1": 0.5, "curve": [[10.0, 0.5]], "provenance": record}
@@ -94,26 +86,26 @@ def _previous(bench_train, out: Path, argv: list[str], edit=None) -> dict:
 def test_reuse_accepted_only_when_provenance_identical(bench_train, tmp_path):
     argv = ["--out", str(tmp_path)]
     base = _previous(bench_train, tmp_path, argv)
-    assert bench_train.reusable_baseline(tmp_path / "benchmark_train.json", bench_train.parse_args(argv)) == base
+    assert bench_train.reusable_baseline(tmp_path / "benchmark_train.json", cli.parse_args(["train", *argv])) == base
 
 
 def test_reuse_refused_when_commit_differs(bench_train, tmp_path, capsys):
     argv = ["--out", str(tmp_path), "--reuse-baseline"]
     _previous(bench_train, tmp_path, argv, edit=lambda r: r["git"].update(commit="0" * 40))
     with pytest.raises(ReuseRefused, match=r"git\.commit: '0000000000"):
-        bench_train.reusable_baseline(tmp_path / "benchmark_train.json", bench_train.parse_args(argv))
+        bench_train.reusable_baseline(tmp_path / "benchmark_train.json", cli.parse_args(["train", *argv]))
     # the command stops before training anything, naming the field
-    assert bench_train.main(argv) == 2
+    assert cli.main(["train", *argv]) == 2
     assert "git.commit" in capsys.readouterr().err
 
 
 def test_reuse_refused_when_an_override_differs(bench_train, tmp_path):
     """An earlier baseline run with another learning rate (as the old, project-dependent
     baseline would have been) is refused, naming the override and the resolved setting."""
-    old_argv = ["--out", str(tmp_path), "--override", "++trainer.args.learning_rate=1e-4"]
+    old_argv = ["--out", str(tmp_path), "++trainer.args.learning_rate=1e-4"]
     _previous(bench_train, tmp_path, old_argv)
     with pytest.raises(ReuseRefused) as err:
-        bench_train.reusable_baseline(tmp_path / "benchmark_train.json", bench_train.parse_args(["--out", str(tmp_path)]))
+        bench_train.reusable_baseline(tmp_path / "benchmark_train.json", cli.parse_args(["train", "--out", str(tmp_path)]))
     message = str(err.value)
     assert "run.config.trainer.args.learning_rate: 0.0001 (then) vs 5e-05 (now)" in message
     assert "benchmark.override" in message and "run.overrides" in message
@@ -122,7 +114,7 @@ def test_reuse_refused_when_an_override_differs(bench_train, tmp_path):
 def test_reuse_refused_without_provenance(bench_train, tmp_path):
     (tmp_path / "benchmark_train.json").write_text(json.dumps({"results": [{"name": "baseline"}]}), encoding="utf-8")
     with pytest.raises(ReuseRefused, match="no provenance record"):
-        bench_train.reusable_baseline(tmp_path / "benchmark_train.json", bench_train.parse_args(["--out", str(tmp_path)]))
+        bench_train.reusable_baseline(tmp_path / "benchmark_train.json", cli.parse_args(["train", "--out", str(tmp_path)]))
 
 
 def test_differences_names_nested_fields():
@@ -132,8 +124,8 @@ def test_differences_names_nested_fields():
                                      "machine.cpu_model: absent (then) vs 'M' (now)"]
 
 
-# ------------------------------------------------------------------------------ README table
-README = """# project
+# ------------------------------------------------------------------------------ results page table
+PAGE = """# project
 
 text before
 
@@ -141,7 +133,7 @@ text before
 | what | command | result |
 |---|---|---|
 | a long training run | `make run` | dev F1 0.88 |
-| dataset build, full shared split | `python scripts/benchmark_data.py` | 0.55 s in-process |
+| dataset build, full shared split | `kns-bench data` | 0.55 s in-process |
 | a cell with `a|b` inside code | `x` | y |
 <!-- results:end -->
 
@@ -150,7 +142,7 @@ text after
 
 
 def _entry(bench_id: str, figures: dict, result: str, commit: str = "1234567" + "0" * 33) -> dict:
-    return {"title": suite.TITLES[bench_id], "command": f"`python scripts/benchmark_{bench_id}.py`", "result": result,
+    return {"title": suite.TITLES[bench_id], "command": f"`kns-bench {bench_id}`", "result": result,
             "figures": figures, "tolerances": {k: ["rel", 0.25] for k in figures}, "measured_at": "2026-11-27T17:00:00+00:00",
             "provenance": {"git": {"commit": commit, "dirty": False},
                            "machine": {"cpu_model": "AMD EPYC", "cpu_count": 2, "threads": 1}}}
@@ -159,34 +151,36 @@ def _entry(bench_id: str, figures: dict, result: str, commit: str = "1234567" + 
 def test_table_regenerated_from_small_results_json():
     results = {"benchmarks": {"data": _entry("data", {"build_s": 0.61}, "0.61 s in-process"),
                               "tokenizer": _entry("tokenizer", {"exact": 5}, "5 / 5 recovered", commit="a" * 40)}}
-    text = readme_table.render(README, results, suite.TITLES, code_changed=lambda git: git["commit"] == "a" * 40)
+    text = results_page.render(PAGE, results, suite.TITLES, code_changed=lambda git: git["commit"] == "a" * 40)
     assert text.startswith("# project\n\ntext before\n") and text.endswith("\ntext after\n")
-    rows = readme_table.existing_rows(text)
+    rows = results_page.existing_rows(text)
     assert [r[0] for r in rows] == ["a long training run", "dataset build, full shared split",
                                     "a cell with `a|b` inside code", "raw-text tokenizer round trip"]
-    assert all(len(r) == len(readme_table.HEADER) for r in rows)
+    assert all(len(r) == len(results_page.HEADER) for r in rows)
     # a row the command does not produce is kept, marked as not re-measured
     assert rows[0][:3] == ["a long training run", "`make run`", "dev F1 0.88"]
-    assert rows[0][3] == readme_table.NOT_REMEASURED
+    assert rows[0][3:] == [results_page.NOT_REMEASURED, results_page.NO_TOLERANCE]
     # a produced row is replaced in place and names its machine and commit
     assert rows[1][2] == "0.61 s in-process"
     assert rows[1][3] == "AMD EPYC, 2 cores, 1 thread; commit 1234567, 2026-11-27"
+    # ... and the tolerance `--check` allows each of its figures
+    assert rows[1][4] == "±25%: build_s"
     # a row measured under code that has changed since says so
     assert rows[3][3].startswith("AMD EPYC, 2 cores, 1 thread; **earlier code**: commit aaaaaaa")
     # regenerating is idempotent
-    assert readme_table.render(text, results, suite.TITLES, code_changed=lambda git: git["commit"] == "a" * 40) == text
+    assert results_page.render(text, results, suite.TITLES, code_changed=lambda git: git["commit"] == "a" * 40) == text
 
 
-def test_render_refuses_readme_without_markers():
+def test_render_refuses_page_without_markers():
     from kazakh_ner_stance.errors import KnsError
 
     with pytest.raises(KnsError, match="results:begin"):
-        readme_table.render("# no table\n", {"benchmarks": {}}, suite.TITLES)
+        results_page.render("# no table\n", {"benchmarks": {}}, suite.TITLES)
 
 
-def test_suite_writes_results_regenerates_readme_and_checks(tmp_path, monkeypatch, capsys):
+def test_suite_writes_results_regenerates_page_and_checks(tmp_path, monkeypatch, capsys):
     """The command end to end with one fast stand-in benchmark: a run writes the results file
-    and the README row; --check flags a figure outside its tolerance and writes nothing."""
+    and the results page's row; --check flags a figure outside its tolerance and writes nothing."""
     value_file = tmp_path / "value.txt"
     value_file.write_text("10.0")
     fake = suite.Benchmark(
@@ -197,22 +191,22 @@ def test_suite_writes_results_regenerates_readme_and_checks(tmp_path, monkeypatc
     )
     monkeypatch.setattr(suite, "BENCHMARKS", [fake])
     monkeypatch.setattr(suite, "BY_ID", {"data": fake})
-    readme, results = tmp_path / "README.md", tmp_path / "results.json"
-    readme.write_text(README, encoding="utf-8")
-    common = ["--readme", str(readme), "--results", str(results), "--work-dir", str(tmp_path / "work")]
+    page, results = tmp_path / "results.md", tmp_path / "results.json"
+    page.write_text(PAGE, encoding="utf-8")
+    common = ["--page", str(page), "--results", str(results), "--work-dir", str(tmp_path / "work")]
     assert suite.main(common, root=tmp_path) == 0
     record = json.loads(results.read_text())["benchmarks"]["data"]
     assert record["figures"] == {"speed": 10.0} and record["provenance"]["machine"]["cpu_model"]
-    assert "| dataset build, full shared split | " in readme.read_text() and "10.0 per second" in readme.read_text()
+    assert "| dataset build, full shared split | " in page.read_text() and "10.0 per second" in page.read_text()
 
     value_file.write_text("11.0")  # within 25%
     assert suite.main([*common, "--check"], root=tmp_path) == 0
-    value_file.write_text("20.0")  # twice the README's figure
-    before = readme.read_text(), results.read_text()
+    value_file.write_text("20.0")  # twice the recorded figure
+    before = page.read_text(), results.read_text()
     assert suite.main([*common, "--check"], root=tmp_path) == 1
     out = capsys.readouterr().out
     assert "| data | speed | 10 | 20 | ±25% | DIFFERS |" in out
-    assert (readme.read_text(), results.read_text()) == before
+    assert (page.read_text(), results.read_text()) == before
 
 
 def test_within_tolerances():
@@ -231,27 +225,27 @@ def test_suite_goes_on_after_a_failing_benchmark(tmp_path, monkeypatch, capsys):
                            lambda raw: {"n": raw["n"]}, lambda f, raw: f"{f['n']} sentences", {"n": suite.EXACT})
     monkeypatch.setattr(suite, "BENCHMARKS", [broken, fine])
     monkeypatch.setattr(suite, "BY_ID", {"data": broken, "tokenizer": fine})
-    readme, results = tmp_path / "README.md", tmp_path / "results.json"
-    readme.write_text(README, encoding="utf-8")
-    rc = suite.main(["--readme", str(readme), "--results", str(results), "--work-dir", str(tmp_path / "w")], root=tmp_path)
+    page, results = tmp_path / "results.md", tmp_path / "results.json"
+    page.write_text(PAGE, encoding="utf-8")
+    rc = suite.main(["--page", str(page), "--results", str(results), "--work-dir", str(tmp_path / "w")], root=tmp_path)
     assert rc == 1
     assert "benchmark 'data' failed" in capsys.readouterr().err and "boom" in (tmp_path / "w" / "data.log").read_text()
     assert list(json.loads(results.read_text())["benchmarks"]) == ["tokenizer"]
-    assert "| raw-text tokenizer round trip | " in readme.read_text()
-    assert "0.55 s in-process" in readme.read_text()  # the failed row keeps its figure
+    assert "| raw-text tokenizer round trip | " in page.read_text()
+    assert "0.55 s in-process" in page.read_text()  # the failed row keeps its figure
 
 
-def test_bad_results_file_and_readme_refused_before_running(tmp_path):
+def test_bad_results_file_and_page_refused_before_running(tmp_path):
     from kazakh_ner_stance.errors import KnsError
 
-    readme, results = tmp_path / "README.md", tmp_path / "results.json"
-    readme.write_text(README, encoding="utf-8")
+    page, results = tmp_path / "results.md", tmp_path / "results.json"
+    page.write_text(PAGE, encoding="utf-8")
     results.write_text("{not json", encoding="utf-8")
     with pytest.raises(KnsError, match=r"results\.json: not a results file"):
-        suite.main(["--render", "--readme", str(readme), "--results", str(results)], root=tmp_path)
+        suite.main(["--render", "--page", str(page), "--results", str(results)], root=tmp_path)
     results.unlink()
-    readme.write_text("# no markers\n", encoding="utf-8")
+    page.write_text("# no markers\n", encoding="utf-8")
     with pytest.raises(KnsError, match="results:begin"):
-        suite.main(["--only", "tokenizer", "--readme", str(readme), "--results", str(results),
+        suite.main(["--only", "tokenizer", "--page", str(page), "--results", str(results),
                     "--work-dir", str(tmp_path / "w")], root=tmp_path)
     assert not (tmp_path / "w").exists()

@@ -11,17 +11,14 @@ from pathlib import Path
 import pytest
 
 from kazakh_ner_stance.config import compose
-from kazakh_ner_stance.data.build import (
-    BuildOptions,
-    build_ner_dataset,
+from kazakh_ner_stance.data.build import BuildOptions, build_ner_dataset, label_names, run_build_dataset
+from kazakh_ner_stance.data.built_dataset import (
     dataset_fingerprint,
-    discover_sources,
-    label_names,
     load_built_dataset,
     load_split_assignment,
     load_stats,
-    run_build_dataset,
 )
+from kazakh_ner_stance.data.ner_sources import discover_sources
 from kazakh_ner_stance.errors import DataValidationError, KnsError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iob2"
@@ -276,4 +273,4 @@ def test_shared_kaznerd_build(tmp_path):
     assert sum(stats["removed"]["duplicates"].values()) == 25
     assert sum(stats["splits"][s]["sentences"] for s in ("train", "validation", "test")) == 11_142
     assert stats["sources"][0]["file"] == "IOB2_valid_sentid.txt" and stats["sources"][0]["matches_pinned_checksum"]
-    assert "timings" in stats  # build time is reported by scripts/benchmark_data.py, not asserted
+    assert "timings" in stats  # build time is reported by kns-bench data, not asserted

@@ -10,7 +10,8 @@ import pytest
 
 import kazakh_ner_stance.data.download as download
 from kazakh_ner_stance.config import compose
-from kazakh_ner_stance.data.build import load_built_dataset, run_build_dataset
+from kazakh_ner_stance.data.built_dataset import load_built_dataset
+from kazakh_ner_stance.data.build import run_build_dataset
 from kazakh_ner_stance.errors import KnsError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iob2"

@@ -4,7 +4,8 @@ import collections
 import re
 
 from kazakh_ner_stance.config import compose
-from kazakh_ner_stance.data.build import load_built_dataset, run_build_dataset
+from kazakh_ner_stance.data.built_dataset import load_built_dataset
+from kazakh_ner_stance.data.build import run_build_dataset
 
 
 def _write_variants(path, n=60):

@@ -120,7 +120,7 @@ def test_real_tiny_model_with_only_the_two_paths(tmp_path, capsys):
 
 
 def test_built_dataset_split(tmp_path, monkeypatch):
-    from kazakh_ner_stance.data.build import dataset_fingerprint, load_built_dataset
+    from kazakh_ner_stance.data.built_dataset import dataset_fingerprint, load_built_dataset
 
     ds_dir = evalfix.build_dataset(tmp_path)
     test = load_built_dataset(ds_dir)["test"]

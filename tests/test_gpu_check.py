@@ -1,4 +1,4 @@
-"""scripts/gpu_check.py on CPU: the bundle is packed (no wheels: no network in tests) with a
+"""tools/gpu_check.py on CPU: the bundle is packed (no wheels: no network in tests) with a
 trimmed half-precision encoder and both datasets, its size is checked against the limit, and
 `run --cpu-smoke` trains, evaluates and reports both experiments through the same code path
 the GPU run takes (trainer=debug instead of trainer=gpu)."""
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "tools" / "gpu_check.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -57,7 +57,7 @@ def test_cpu_smoke_run_trains_evaluates_and_reports_both_tasks(bundle, tmp_path,
     gc = _gpu_check()
     assert gc.main(["run", "--bundle", str(folder), "--cpu-smoke", "--out", str(tmp_path / "res")]) == 0
     out = capsys.readouterr().out
-    assert "| ner | kaznerd_e5_small_cpu |" in out and "| stance | kaznerd_stance_e5_small_cpu_kazakh |" in out
+    assert "| ner | kaznerd_ner_e5_small |" in out and "| stance | kaznerd_stance_e5_small_kazakh |" in out
     report = json.loads((tmp_path / "res" / "gpu_check.json").read_text())
     assert [r["task"] for r in report["results"]] == ["ner", "stance"]
     for r in report["results"]:
@@ -103,7 +103,7 @@ def test_run_without_cuda_refuses_unless_smoke(bundle, capsys):
 
 
 def test_shell_wrapper_needs_a_bundle(tmp_path):
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
+    proc = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh")], capture_output=True, text=True,
                           env={"KNS_GPU_BUNDLE": str(tmp_path / "none"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and "no bundle" in proc.stderr
 

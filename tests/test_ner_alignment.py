@@ -17,7 +17,8 @@ def tok():
 def test_first_subword_alignment_marks_only_first_pieces(tok):
     words = [["Қасым-Жомарт", "Тоқаев", "Астанада", "."]]
     labels = [[1, 2, 3, 0]]
-    enc = encode_windows(tok, words, max_length=64, overlap=8, labels_batch=labels, id2label=ID2LABEL)
+    enc = encode_windows(tok, words, max_length=64, overlap=8, labels_batch=labels, id2label=ID2LABEL,
+                         label_all_subwords=False)
     assert len(enc["input_ids"]) == 1
     counts = pieces_per_word(tok, words)[0]
     assert counts == [12, 6, 8, 1]  # character-level pieces (hyphen is its own piece)
@@ -38,7 +39,8 @@ def test_label_all_subwords_turns_b_into_i_on_later_pieces(tok):
 def test_long_sentence_is_windowed_and_every_word_owned_once(tok):
     words = [[f"сөз{i}" for i in range(40)]]  # 4 pieces each = 160 pieces
     labels = [[(i % 5) for i in range(40)]]
-    enc = encode_windows(tok, words, max_length=34, overlap=8, labels_batch=labels, id2label=ID2LABEL)
+    enc = encode_windows(tok, words, max_length=34, overlap=8, labels_batch=labels, id2label=ID2LABEL,
+                         label_all_subwords=False)
     assert len(enc["input_ids"]) > 4
     assert all(n <= 34 for n in enc["length"])
     owned_words = []
@@ -76,3 +78,18 @@ def test_empty_sentence_gives_one_empty_window(tok):
 def test_repair_iob2():
     assert repair_iob2(["I-PER", "I-PER", "O", "I-GPE", "B-GPE", "I-PER"]) == [
         "B-PER", "I-PER", "O", "B-GPE", "B-GPE", "B-PER"]
+
+
+def test_encoders_default_to_the_task_configs_sub_word_labels():
+    """encode_windows / encode_joint label sub-words as configs/task/{ner,joint}.yaml do by default."""
+    import inspect
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from kazakh_ner_stance.tasks.joint_encoding import encode_joint
+
+    configs = Path(__file__).resolve().parents[1] / "configs" / "task"
+    for fn, task in ((encode_windows, "ner"), (encode_joint, "joint")):
+        default = inspect.signature(fn).parameters["label_all_subwords"].default
+        assert default is bool(OmegaConf.load(configs / f"{task}.yaml").label_all_subwords), (fn.__name__, task)

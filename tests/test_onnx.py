@@ -138,6 +138,6 @@ def test_onnx_errors(ner_checkpoint, tmp_path):
 
 
 def test_onnx_tasks_are_the_plain_token_classifiers():
-    from kazakh_ner_stance.onnx_export import ONNX_TASKS
+    from kazakh_ner_stance.predict.onnx_runtime import ONNX_TASKS
 
     assert ONNX_TASKS == {"ner"}

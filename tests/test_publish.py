@@ -565,7 +565,7 @@ def _stance_items(n: int, seed: int) -> list[dict]:
 def tiny_stance_checkpoint(tiny_encoder, tmp_path_factory) -> dict:
     from datasets import Dataset, DatasetDict
 
-    from kazakh_ner_stance.data.stance_dataset import stance_features
+    from kazakh_ner_stance.data.stance_rows import stance_features
     from kazakh_ner_stance.training.train import run_train
 
     root = tmp_path_factory.mktemp("publish_stance")

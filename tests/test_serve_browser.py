@@ -93,7 +93,7 @@ def test_screenshot_script(tiny_ner_checkpoint, tiny_stance_checkpoint, tmp_path
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "screenshot_serve", Path(__file__).resolve().parents[1] / "scripts" / "screenshot_serve.py")
+        "screenshot_serve", Path(__file__).resolve().parents[1] / "tools" / "screenshot_serve.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     out = tmp_path / "docs" / "page.png"

@@ -130,7 +130,7 @@ def test_extra_train_takes_a_list_of_folders(silver_dataset, rusentne_tiny):
     from kazakh_ner_stance.tasks.stance_mix import load_extra_train
 
     ru = rusentne_tiny
-    train = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_silver",
+    train = compose("train", ["experiment=kaznerd_stance_e5_small_silver",
                               f"task.extra_train.dir=[{ru},{silver_dataset}]"])
     items = load_extra_train(train.task.extra_train)
     langs = items["lang"]

@@ -9,6 +9,7 @@ import pytest
 
 from kazakh_ner_stance.errors import DataValidationError
 from kazakh_ner_stance.stance_annotation import annotation as ann
+from kazakh_ner_stance.stance_annotation.agreement import agreement
 
 ITEMS = [
     {"sent_id": "S1", "tokens": "Тоқаев Бейбітшілік кеңесін қолдады .".split(), "start": 1, "end": 3,
@@ -125,14 +126,14 @@ def test_merge_and_agreement(tmp_path):
     two = ann.merge([recs(a, "ann1"), recs(b, "ann2")])
     assert [r["label_final"] for r in two] == ["FAVOR", "NONE", None, "AGAINST", "NONE", None]
     assert two[2]["label_a"] == "NONE" and two[2]["label_b"] == "FAVOR" and two[2]["annotator_b"] == "ann2"
-    rep = ann.agreement(two)
+    rep = agreement(two)
     from sklearn.metrics import cohen_kappa_score
 
     assert rep["kappa"] == pytest.approx(cohen_kappa_score(a, b))
     assert rep["kappa_per_class"]["AGAINST"] == pytest.approx(
         cohen_kappa_score([x == "AGAINST" for x in a], [x == "AGAINST" for x in b]))
     three = ann.merge([recs(a, "ann1"), recs(b, "ann2"), recs(c, "ann3")])
-    rep3 = ann.agreement(three)
+    rep3 = agreement(three)
     assert len(rep3["pairs"]) == 3 and rep3["fleiss"]["items"] == 6
     # Fleiss by hand: category proportions and per-item agreement.
     counts = [[3, 0, 0], [0, 3, 0], [1, 2, 0], [0, 1, 2], [0, 3, 0], [2, 1, 0]]
@@ -142,7 +143,7 @@ def test_merge_and_agreement(tmp_path):
     assert rep3["fleiss"]["kappa"] == pytest.approx((sum(p_i) / 6 - pe) / (1 - pe))
     # Double-annotation rows (the curator's format) work directly.
     double = [{"label_a": x, "label_b": y} for x, y in zip(a, b)]
-    assert ann.agreement(double)["kappa"] == pytest.approx(rep["kappa"])
+    assert agreement(double)["kappa"] == pytest.approx(rep["kappa"])
     # The same annotator giving two labels to one item is an error.
     with pytest.raises(DataValidationError, match="ann1 labelled S1 tokens 0:1 NONE here but FAVOR"):
         ann.merge([recs(a, "ann1"), recs(["NONE"], "ann1")])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -66,7 +65,7 @@ def test_too_few_groups_is_a_clear_error():
 def test_run_stance_cv_pools_every_item(tiny_encoder, tmp_path):
     from datasets import Dataset, DatasetDict
 
-    from kazakh_ner_stance.data.stance_dataset import stance_features
+    from kazakh_ner_stance.data.stance_rows import stance_features
     from kazakh_ner_stance.testing import make_items
 
     rows = make_items(60, seed=0)
@@ -126,28 +125,24 @@ def test_run_stance_cv_pools_every_item(tiny_encoder, tmp_path):
 
 
 def test_cv_option_composes_with_the_stance_experiment():
-    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu", "cv.folds=5"])
-    assert cfg.cv.folds == 5 and cfg.cv.out_dir.endswith("cv/kaznerd_stance_e5_small_cpu")
+    cfg = compose("train", ["experiment=kaznerd_stance_e5_small", "cv.folds=5"])
+    assert cfg.cv.folds == 5 and cfg.cv.out_dir.endswith("cv/kaznerd_stance_e5_small")
 
 
 def test_benchmark_stance_recipes_smoke(tiny_encoder, rusentne_tiny, tmp_path, capsys):
     """The recipe benchmark runs every recipe's CV on tiny data and prints one table."""
-    import importlib.util
     import shutil
 
+    from kazakh_ner_stance.benchmarks import cli
     from kazakh_ner_stance.testing import save_stance_dataset
 
-    root = Path(__file__).resolve().parents[1]
     datasets = tmp_path / "datasets"
     shutil.copytree(rusentne_tiny, datasets / "rusentne")  # where paths.datasets_dir puts it
     kk = save_stance_dataset(tmp_path / "kk")
-    spec = importlib.util.spec_from_file_location("bench", root / "scripts" / "benchmark_stance_recipes.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    rc = bench.main(["--folds", "2", "--epochs", "1", "--out", str(tmp_path / "cv"), "model=local",
-                     f"model.path={tiny_encoder}", f"data.dataset_dir={kk}", "trainer=debug",
-                     f"paths.datasets_dir={datasets}", f"paths.artifacts_dir={tmp_path / 'artifacts'}",
-                     "task.max_length=48", "cv.bootstrap_n=20", "trainer.args.max_steps=2", "cv.dev_share=0.25"])
+    rc = cli.run(["stance_recipes", "--folds", "2", "--epochs", "1", "--out", str(tmp_path / "cv"), "model=local",
+                  f"model.path={tiny_encoder}", f"data.dataset_dir={kk}", "trainer=debug",
+                  f"paths.datasets_dir={datasets}", f"paths.artifacts_dir={tmp_path / 'artifacts'}",
+                  "task.max_length=48", "cv.bootstrap_n=20", "trainer.args.max_steps=2", "cv.dev_share=0.25"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "| recipe | Kazakh CV macro-F1 |" in text
@@ -155,5 +150,5 @@ def test_benchmark_stance_recipes_smoke(tiny_encoder, rusentne_tiny, tmp_path, c
         assert f"| {recipe} | " in text
         assert (tmp_path / "cv" / recipe / "cv.json").is_file()
     assert "x kazakh)" in text and (tmp_path / "cv" / "recipes.md").is_file()
-    assert bench.main(["--table-only", "--out", str(tmp_path / "cv"), "--recipes", "kazakh,mixed"]) == 0
+    assert cli.run(["stance_recipes", "--table-only", "--out", str(tmp_path / "cv"), "--recipes", "kazakh,mixed"]) == 0
     assert "| mixed | " in capsys.readouterr().out

@@ -115,7 +115,7 @@ def built(tmp_path_factory):
 def test_build_splits_follow_ner(built):
     from datasets import load_from_disk
 
-    from kazakh_ner_stance.data.build import load_built_dataset, load_split_assignment
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset, load_split_assignment
 
     root, stats = built
     ner = load_built_dataset(root / "kaznerd")
@@ -169,7 +169,8 @@ def test_joint_sentences_all_or_annotated(tmp_path, mode):
     from datasets import load_from_disk
 
     from kazakh_ner_stance.config import compose
-    from kazakh_ner_stance.data.build import load_built_dataset, run_build_dataset
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset
+    from kazakh_ner_stance.data.build import run_build_dataset
 
     cfg = compose(
         "build_dataset",

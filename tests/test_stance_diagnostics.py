@@ -22,7 +22,7 @@ def test_errors_by_role_counts_false_polar_holders_and_missed_objects():
 
 
 def test_report_on_a_tiny_checkpoint(tiny_stance_checkpoint, tmp_path, capsys):
-    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset
     from kazakh_ner_stance.evaluation.stance_diagnostics import main
     from kazakh_ner_stance.testing import save_stance_dataset
 

@@ -1,21 +1,18 @@
 """The frozen-encoder stance probe: features from the target's pieces, one pass per sentence,
-windows that keep the target, bias offsets, cross-validation and the benchmark script."""
+windows that keep the target, bias offsets, cross-validation and `kns-bench stance_probe`."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from kazakh_ner_stance.benchmarks import cli
 from kazakh_ner_stance.errors import KnsError
 from kazakh_ner_stance.evaluation.stance_probe import (
     ItemFeatures, ProbeVariant, class_weights, cross_validate_probe, encode_items, tune_bias,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +96,10 @@ def test_benchmark_stance_probe_smoke(tiny_encoder, rusentne_tiny, tmp_path, cap
     datasets = tmp_path / "datasets"
     shutil.copytree(rusentne_tiny, datasets / "rusentne")
     kk = save_stance_dataset(tmp_path / "kk")
-    spec = importlib.util.spec_from_file_location("probe_bench", ROOT / "scripts" / "benchmark_stance_probe.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     out = tmp_path / "probe"
-    rc = bench.main(["--folds", "2", "--layers", "1,2", "--C", "1.0", "--out", str(out), "model=local",
-                     f"model.path={tiny_encoder}", f"data.dataset_dir={kk}", f"paths.datasets_dir={datasets}",
-                     f"paths.artifacts_dir={tmp_path / 'artifacts'}"])
+    rc = cli.run(["stance_probe", "--folds", "2", "--layers", "1,2", "--C", "1.0", "--out", str(out),
+                  "model=local", f"model.path={tiny_encoder}", f"data.dataset_dir={kk}",
+                  f"paths.datasets_dir={datasets}", f"paths.artifacts_dir={tmp_path / 'artifacts'}"])
     assert rc == 0
     text = capsys.readouterr().out
     for name in ("probe-kazakh", "probe-mixed", "probe-kazakh+bias", "probe-mixed+bias"):
@@ -118,6 +112,6 @@ def test_benchmark_stance_probe_smoke(tiny_encoder, rusentne_tiny, tmp_path, cap
     assert len(saved["rows"]["probe-mixed+bias"]["offsets"]) == 2
     assert "git" in saved["provenance"] and saved["provenance"]["machine"]["threads"] >= 1
     # The script refuses to start without the RuSentNE dataset, naming the build command.
-    assert bench.main(["--out", str(out), "model=local", f"model.path={tiny_encoder}",
-                       f"paths.datasets_dir={tmp_path / 'none'}", f"paths.artifacts_dir={tmp_path / 'a2'}"]) == 2
+    assert cli.run(["stance_probe", "--out", str(out), "model=local", f"model.path={tiny_encoder}",
+                    f"paths.datasets_dir={tmp_path / 'none'}", f"paths.artifacts_dir={tmp_path / 'a2'}"]) == 2
     assert "data=rusentne" in capsys.readouterr().err

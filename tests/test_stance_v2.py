@@ -177,7 +177,7 @@ def test_the_shipped_layers_read_back():
 
 
 def test_the_joint_model_gets_the_same_extra_stance_data():
-    cfg = compose("train", ["experiment=kaznerd_joint_e5_small_cpu_v2"])
+    cfg = compose("train", ["experiment=kaznerd_joint_e5_small_v2"])
     stance = compose("build_dataset", ["data=kazakh_stance"])
     assert cfg.task.name == "joint" and list(cfg.task.extra_train.dir)[1] == stance.data.extra_dir
     assert cfg.task.extra_train.split == "train" and dict(cfg.task.sampler.lang_weights) == {"kk": 3, "ru": 1}
@@ -186,14 +186,15 @@ def test_the_joint_model_gets_the_same_extra_stance_data():
 def test_data_recipe_benchmark_runs_on_the_tiny_layers(built, rusentne_tiny, tiny_encoder, tmp_path, capsys):
     import shutil
 
-    from kazakh_ner_stance.benchmarks.stance_data import main
+    from kazakh_ner_stance.benchmarks import cli
 
     datasets = tmp_path / "datasets"
     shutil.copytree(built[3], datasets / "kazakh_stance")
     shutil.copytree(rusentne_tiny, datasets / "rusentne")
     out = tmp_path / "bench"
-    rc = main(["--folds", "2", "--layers", "1,2", "--threads", "1", "--out", str(out), "model=local",
-               f"model.path={tiny_encoder}", f"paths.datasets_dir={datasets}", f"paths.artifacts_dir={tmp_path}"])
+    rc = cli.run(["stance_data", "--folds", "2", "--layers", "1,2", "--threads", "1", "--out", str(out),
+                  "model=local", f"model.path={tiny_encoder}", f"paths.datasets_dir={datasets}",
+                  f"paths.artifacts_dir={tmp_path}"])
     assert rc == 0
     record = json.loads((out / "stance_data.json").read_text())
     assert list(record["rows"]) == ["default", "news", "counterfactual", "name_swaps", "all"]

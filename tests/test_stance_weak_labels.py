@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kazakh_ner_stance.stance_annotation.weak_labels import Item, case_of, evaluate, load_lexicon, majority_vote, make_lfs
+from kazakh_ner_stance.stance_annotation.weak_label_evaluation import evaluate
+from kazakh_ner_stance.stance_annotation.weak_labels import Item, case_of, load_lexicon, majority_vote, make_lfs
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,8 @@ def make_rows(n: int, seed: int, names: list[str]) -> list[dict]:
 def save_joint_dataset(out: Path, sizes=(30, 8, 8)) -> Path:
     from datasets import Dataset, DatasetDict
 
-    from kazakh_ner_stance.data.stance_dataset import joint_features, ner_label_names
+    from kazakh_ner_stance.data.stance_rows import joint_features
+    from kazakh_ner_stance.labels import ner_label_names
 
     types = ["EVENT", "GPE", "ORGANISATION", "PERSON"]
     names = ner_label_names(types)
@@ -157,7 +158,7 @@ def test_joint_train_save_load_predict(joint_overrides, tiny_joint_dataset):
 def test_long_sentence_span_uses_window_that_holds_it(tiny_encoder):
     from transformers import AutoTokenizer
 
-    from kazakh_ner_stance.tasks.joint import encode_joint
+    from kazakh_ner_stance.tasks.joint_encoding import encode_joint
 
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     words = ["сөз"] * 40 + ["Тоқаев"] + ["сөз"] * 30 + ["Астана", "."]
@@ -180,7 +181,7 @@ def test_stance_loss_weight_and_class_weights(tiny_encoder, tiny_joint_dataset, 
     import torch
     from transformers import AutoTokenizer
 
-    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset
     from kazakh_ner_stance.tasks.joint import JointTask
 
     ds = load_built_dataset(tiny_joint_dataset)
@@ -204,7 +205,7 @@ def test_stance_loss_weight_and_class_weights(tiny_encoder, tiny_joint_dataset, 
     assert float(out2.stance_loss) == pytest.approx(float(expect), rel=1e-5)
 
 
-@pytest.mark.parametrize("experiment", ["kaznerd_joint_e5_small_cpu", "kaznerd_joint_xlmr_base_gpu"])
+@pytest.mark.parametrize("experiment", ["kaznerd_joint_e5_small", "kaznerd_joint_xlmr_base"])
 def test_joint_experiments_compose(experiment):
     cfg = compose("train", [f"experiment={experiment}"])
     assert cfg.task.name == "joint" and cfg.data.name == "kaznerd_joint"
@@ -216,7 +217,7 @@ def test_evaluate_py_scores_a_joint_checkpoint(joint_overrides, tiny_joint_datas
     from datasets import load_from_disk
     from transformers import AutoTokenizer
 
-    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset
     from kazakh_ner_stance.evaluation.run import run_evaluate
     from kazakh_ner_stance.tasks.joint import JointTask, load_joint_checkpoint
     from kazakh_ner_stance.training.train import run_train
@@ -271,7 +272,7 @@ def test_evaluate_py_scores_a_joint_checkpoint(joint_overrides, tiny_joint_datas
     from safetensors.torch import load_file, save_file
 
     from kazakh_ner_stance.publish import ReleaseVerificationError
-    from kazakh_ner_stance.publish.model import verify_model_sample
+    from kazakh_ner_stance.publish.verification import verify_model_sample
 
     assert "predictions identical" in verify_model_sample(release)
     tensors = load_file(str(release / "model.safetensors"))

@@ -32,7 +32,8 @@ def stance_overrides(tiny_stance_dataset, tiny_encoder, tmp_path):
 def test_stance_train_save_load_predict(stance_overrides, tiny_stance_dataset, head):
     from datasets import load_from_disk
 
-    from kazakh_ner_stance.tasks.stance import MARKERS, load_stance_checkpoint, predict_stance
+    from kazakh_ner_stance.tasks.stance import load_stance_checkpoint, predict_stance
+    from kazakh_ner_stance.tasks.stance_markers import MARKERS
 
     cfg = compose("train", stance_overrides + [f"task.head={head}"])
     dev = run_train(cfg)
@@ -91,7 +92,7 @@ def test_marker_rows_trained_with_frozen_embeddings(stance_overrides, tmp_path, 
     """CPU preset: the embedding matrix is frozen but the marker rows still train (folded in)."""
     from safetensors.torch import load_file
 
-    from kazakh_ner_stance.tasks.stance import DELTA_KEY
+    from kazakh_ner_stance.tasks.stance_markers import DELTA_KEY
 
     cfg = compose("train", stance_overrides + ["trainer.freeze_word_embeddings=true", f"task.head={head}"])
     run_train(cfg)
@@ -113,7 +114,7 @@ def test_class_weights_applied(stance_overrides, tiny_stance_dataset, tiny_encod
     import torch
     from transformers import AutoTokenizer
 
-    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset
     from kazakh_ner_stance.tasks.stance import StanceTask, class_balance_weights
 
     assert class_balance_weights([3701, 281, 32], 0.5) == pytest.approx([1.0, 3.629, 10.755], abs=1e-3)
@@ -153,7 +154,8 @@ def test_class_weights_applied(stance_overrides, tiny_stance_dataset, tiny_encod
 def test_encoding_marks_span_and_keeps_it_in_long_sentences(tiny_encoder):
     from transformers import AutoTokenizer
 
-    from kazakh_ner_stance.tasks.stance import MARKERS, add_marker_tokens, encode_stance
+    from kazakh_ner_stance.tasks.stance import encode_stance
+    from kazakh_ner_stance.tasks.stance_markers import MARKERS, add_marker_tokens
 
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     open_id, close_id = add_marker_tokens(tok)
@@ -170,10 +172,10 @@ def test_encoding_marks_span_and_keeps_it_in_long_sentences(tiny_encoder):
         encode_stance(tok, [["a"]], [0], [2])
 
 
-@pytest.mark.parametrize("experiment, data", [("kaznerd_stance_e5_small_cpu", "kazakh_stance"),
-                                              ("kaznerd_stance_e5_small_cpu_mixed", "kaznerd_stance"),
-                                              ("kaznerd_stance_e5_small_cpu_counterfactual", "kazakh_stance_cf"),
-                                              ("kaznerd_stance_xlmr_base_gpu", "kaznerd_stance")])
+@pytest.mark.parametrize("experiment, data", [("kaznerd_stance_e5_small", "kazakh_stance"),
+                                              ("kaznerd_stance_e5_small_mixed", "kaznerd_stance"),
+                                              ("kaznerd_stance_e5_small_counterfactual", "kazakh_stance_cf"),
+                                              ("kaznerd_stance_xlmr_base", "kaznerd_stance")])
 def test_stance_experiments_compose(experiment, data):
     cfg = compose("train", [f"experiment={experiment}"])
     assert cfg.task.name == "stance" and cfg.data.name == data
@@ -186,7 +188,7 @@ def test_kazsandra_warm_start(tmp_path, tiny_stance_dataset, tiny_encoder, stanc
 
     from transformers import AutoTokenizer
 
-    from kazakh_ner_stance.data.build import load_built_dataset
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset
     from kazakh_ner_stance.tasks.kazsandra import read_kazsandra, subsample
     from kazakh_ner_stance.tasks.stance import StanceTask
 

@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 
 from kazakh_ner_stance.config import compose
+from kazakh_ner_stance.data.download import sha256_file
 from kazakh_ner_stance.errors import KnsError
 from kazakh_ner_stance.models import trim as T
+from kazakh_ner_stance.models import trim_corpus
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = FIXTURES / "ner_tiny" / "IOB2_valid.txt"
 
 
 def _corpus_texts() -> list[str]:
-    return [" ".join(ws) for ws in T.read_corpus_file(CORPUS).words]
+    return [" ".join(ws) for ws in trim_corpus.read_corpus_file(CORPUS).words]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def test_trimmed_tiny_model_is_the_same_function_on_its_corpus(unigram_encoder, 
     full = AutoModel.from_pretrained(unigram_encoder, add_pooling_layer=False).eval()
     small = AutoModel.from_pretrained(out, add_pooling_layer=False).eval()
     assert small.get_input_embeddings().weight.shape[0] == record["kept"]
-    for words in T.read_corpus_file(CORPUS).words[:20]:
+    for words in trim_corpus.read_corpus_file(CORPUS).words[:20]:
         a = full_tok(words, is_split_into_words=True, return_tensors="pt")
         b = trim_tok(words, is_split_into_words=True, return_tensors="pt")
         assert full_tok.convert_ids_to_tokens(a["input_ids"][0]) == trim_tok.convert_ids_to_tokens(b["input_ids"][0])
@@ -63,7 +65,7 @@ def test_trimmed_tiny_model_is_the_same_function_on_its_corpus(unigram_encoder, 
     assert trim_tok.convert_ids_to_tokens(trim_tok.mask_token_id) == "<mask>"
     assert json.loads((out / "config.json").read_text())["vocab_size"] == record["kept"]
     prov = json.loads((out / "kns_provenance.json").read_text())
-    assert prov["source"] == "trim" and prov["corpora"][0]["sha256"] == T.sha256_file(CORPUS)
+    assert prov["source"] == "trim" and prov["corpora"][0]["sha256"] == sha256_file(CORPUS)
     assert prov["trimmed_from"]["tokenizer_pieces"] == len(full_tok)
 
 
@@ -117,32 +119,33 @@ def test_corpus_formats_and_errors(tmp_path):
 
     tsv = tmp_path / "ru.csv"
     tsv.write_text("sentence\tentity\tlabel\nМосква столица\tМосква\t0\n", encoding="utf-8")
-    assert T.read_corpus_file(tsv).texts == ["Москва столица", "Москва"]
+    assert trim_corpus.read_corpus_file(tsv).texts == ["Москва столица", "Москва"]
     z = tmp_path / "kz.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("a.csv", "custom_id,text,label\n1,Жақсы өнім,1\n")
-    assert T.read_corpus_file(z).texts == ["Жақсы өнім"]
+    assert trim_corpus.read_corpus_file(z).texts == ["Жақсы өнім"]
     plain = tmp_path / "mine.txt"
     plain.write_text("бірінші сөйлем\n\nекінші\n", encoding="utf-8")
-    assert T.read_corpus_file(plain).texts == ["бірінші сөйлем", "екінші"]
+    assert trim_corpus.read_corpus_file(plain).texts == ["бірінші сөйлем", "екінші"]
     bad = tmp_path / "bad.tsv"
     bad.write_text("id\tsentence_text\n1\tx\n", encoding="utf-8")
     with pytest.raises(KnsError, match=r"bad.tsv: a table without a text column"):
-        T.read_corpus_file(bad)
+        trim_corpus.read_corpus_file(bad)
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("ok\nfa\xe7ade\n".encode("latin-1"))
     with pytest.raises(KnsError, match=r"latin1.txt:2: not UTF-8"):
-        T.read_corpus_file(latin1)
+        trim_corpus.read_corpus_file(latin1)
     with pytest.raises(KnsError, match="does not exist"):
-        T.read_corpora([tmp_path / "missing"])
+        trim_corpus.read_corpora([tmp_path / "missing"])
     empty = tmp_path / "empty.txt"
     empty.write_text("\n", encoding="utf-8")
     with pytest.raises(KnsError, match="no text found"):
-        T.read_corpus_file(empty)
+        trim_corpus.read_corpus_file(empty)
 
 
 def test_prepare_model_verb_trims_and_is_idempotent(unigram_encoder, tmp_path, capsys):
-    from kazakh_ner_stance.models.prepare import read_provenance, run_prepare_model
+    from kazakh_ner_stance.models.prepare import run_prepare_model
+    from kazakh_ner_stance.models.provenance import read_provenance
 
     out = tmp_path / "models" / "trimmed"
     ov = ["model=e5_small_trimmed", f"model.base={unigram_encoder}", f"out_dir={out}", f"trim.corpus=[{CORPUS}]",

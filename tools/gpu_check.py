@@ -1,8 +1,9 @@
 """The GPU presets, run for real on a borrowed machine that can receive only 64 MiB.
 
-Two steps (``scripts/gpu_check.sh`` runs the second on the GPU machine):
+Developer tooling for the borrowed GPU machine, not part of the package. Two steps
+(``tools/gpu_check.sh`` runs the second on the GPU machine):
 
-    python scripts/gpu_check.py pack [--out .gpu_bundle] [--limit-mib 64]
+    python tools/gpu_check.py pack [--out .gpu_bundle] [--limit-mib 64]
         here, online: wheels of the packages the GPU image lacks (hydra-core, omegaconf and
         antlr4, datasets, evaluate, seqeval and small pure dependencies) with `pip download`,
         the offline e5-small trimmed to the bundled datasets and stored in float16, and the
@@ -10,19 +11,19 @@ Two steps (``scripts/gpu_check.sh`` runs the second on the GPU machine):
         when they are built) as
         xz-compressed tar files; prints every size and fails above the limit.
 
-    python scripts/gpu_check.py run [--bundle .gpu_bundle] [--out DIR]
-        on the GPU: trains the default NER experiment (kaznerd_e5_small_cpu) and the stance
-        experiment (kaznerd_stance_e5_small_cpu) with trainer=gpu (bf16, fused AdamW) on the
+    python tools/gpu_check.py run [--bundle .gpu_bundle] [--out DIR]
+        on the GPU: trains the default NER experiment (kaznerd_ner_e5_small) and the stance
+        experiment (kaznerd_stance_e5_small_mixed) with trainer=gpu (bf16, fused AdamW) on the
         bundled encoder, evaluates both on their test split, times a bf16 training step of each
         model, and prints sentences/s, tokens/s, step time, peak GPU memory, the share of the
         GPU's bf16 peak (model FLOPs / step time / peak) and dev and test F1.
 
-    python scripts/gpu_check.py run --recipes kazakh,zeroshot,mixed,sequential --recipe-folds 3
+    python tools/gpu_check.py run --recipes kazakh,zeroshot,mixed,sequential --recipe-folds 3
         the same, then the cross-lingual stance recipes of issue 12 cross-validated on the GPU
-        (scripts/benchmark_stance_recipes.py with trainer=gpu on the bundled encoder; the bundle
+        (`kns-bench stance_recipes` with trainer=gpu on the bundled encoder; the bundle
         must hold RuSentNE); the recipe table is written to OUT/recipes.md.
 
-    python scripts/gpu_check.py run --cpu-smoke --bundle DIR
+    python tools/gpu_check.py run --cpu-smoke --bundle DIR
         the same pipeline on CPU with trainer=debug (a few steps), for tests and dry runs: no GPU
         figures, everything else exercised.
 
@@ -54,9 +55,9 @@ WHEELS = ("hydra-core", "omegaconf", "antlr4-python3-runtime", "datasets", "eval
           "dill", "multiprocess", "xxhash", "fsspec")
 # Compiled or interpreter-specific wheels: fetched for these Python versions too.
 PY_VERSIONS = ("3.10", "3.11", "3.12")
-NER_EXPERIMENT = "kaznerd_e5_small_cpu"
-STANCE_EXPERIMENT = "kaznerd_stance_e5_small_cpu_mixed"  # mixed Kazakh + RuSentNE: needs RuSentNE bundled
-STANCE_EXPERIMENT_KAZAKH = "kaznerd_stance_e5_small_cpu_kazakh"  # what runs when the bundle lacks it
+NER_EXPERIMENT = "kaznerd_ner_e5_small"
+STANCE_EXPERIMENT = "kaznerd_stance_e5_small_mixed"  # mixed Kazakh + RuSentNE: needs RuSentNE bundled
+STANCE_EXPERIMENT_KAZAKH = "kaznerd_stance_e5_small_kazakh"  # what runs when the bundle lacks it
 # Dense bf16 tensor-core peak (FLOP/s) by device name fragment, most specific first.
 BF16_PEAK = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12),
              ("A100", 312e12), ("L40S", 362e12), ("L4", 121e12), ("A10", 125e12), ("B200", 2250e12))
@@ -379,16 +380,17 @@ def run(args) -> int:
 
 
 def run_recipes(args, bundle: Path, data_root: Path, out: Path, smoke: bool) -> int:
-    """Issue 12's recipe table, cross-validated with the bundled encoder (trainer=gpu)."""
-    cmd = [sys.executable, str(project_root() / "scripts" / "benchmark_stance_recipes.py"), "--recipes", args.recipes,
-           "--folds", str(args.recipe_folds), "--out", str(out / "recipes"),
-           "trainer=debug" if smoke else "trainer=gpu", "model=local", f"model.path={bundle / 'model'}",
-           f"paths.datasets_dir={data_root}", f"paths.artifacts_dir={out / 'artifacts'}"]
+    """The stance recipe table (`kns-bench stance_recipes`), cross-validated with the bundled
+    encoder (trainer=gpu)."""
+    options = ["--recipes", args.recipes, "--folds", str(args.recipe_folds), "--out", str(out / "recipes")]
     if args.recipe_epochs is not None:
-        cmd[2:2] = ["--epochs", str(args.recipe_epochs)]
+        options += ["--epochs", str(args.recipe_epochs)]
     if args.recipe_deadline_s:
-        cmd[2:2] = ["--deadline-s", str(args.recipe_deadline_s)]
-    cmd += list(args.recipe_overrides or [])
+        options += ["--deadline-s", str(args.recipe_deadline_s)]
+    overrides = ["trainer=debug" if smoke else "trainer=gpu", "model=local", f"model.path={bundle / 'model'}",
+                 f"paths.datasets_dir={data_root}", f"paths.artifacts_dir={out / 'artifacts'}",
+                 *(args.recipe_overrides or [])]
+    cmd = [sys.executable, "-m", "kazakh_ner_stance.benchmarks", "stance_recipes", *options, *overrides]
     print("stance recipes:", " ".join(cmd), flush=True)
     started = time.perf_counter()
     rc = subprocess.run(cmd).returncode

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The GPU check, one command on the borrowed GPU machine (image: torch, transformers, accelerate).
-# Prepare the bundle here first:  python scripts/gpu_check.py pack   (wheels, trimmed encoder,
+# The GPU check, one command on the borrowed GPU machine (image: torch, transformers, accelerate);
+# developer tooling, not part of the package.
+# Prepare the bundle here first:  python tools/gpu_check.py pack   (wheels, trimmed encoder,
 # datasets; under 64 MiB), send .gpu_bundle with the working tree, then on the GPU machine:
-#   bash scripts/gpu_check.sh [--tasks ner stance] [--out DIR]
+#   bash tools/gpu_check.sh [--tasks ner stance] [--out DIR]
 # Installs the bundled wheels offline only when a package is missing, then trains and evaluates
-# the NER and stance experiments with trainer=gpu and prints the table (scripts/gpu_check.py run).
+# the NER and stance experiments with trainer=gpu and prints the table (tools/gpu_check.py run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE="${KNS_GPU_BUNDLE:-.gpu_bundle}"
 PY="${PYTHON:-python3}"
 if [ ! -d "$BUNDLE/model" ]; then
-  echo "error: no bundle at $BUNDLE (run: python scripts/gpu_check.py pack)" >&2
+  echo "error: no bundle at $BUNDLE (run: python tools/gpu_check.py pack)" >&2
   exit 2
 fi
 missing=$("$PY" - <<'PYEOF'
@@ -29,4 +30,4 @@ if [ -n "$missing" ]; then
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
-exec "$PY" scripts/gpu_check.py run --bundle "$BUNDLE" "$@"
+exec "$PY" tools/gpu_check.py run --bundle "$BUNDLE" "$@"

@@ -1,6 +1,6 @@
-"""A screenshot of the server's page on a text, in headless Chromium (the README's picture).
+"""A screenshot of the server's page on a text, in headless Chromium (the picture in the docs; developer tooling).
 
-    python scripts/screenshot_serve.py checkpoint=DIR [stance_checkpoint=DIR] [out=docs/serve_page.png]
+    python tools/screenshot_serve.py checkpoint=DIR [stance_checkpoint=DIR] [out=docs/serve_page.png]
         [text="..."] [width=1100] [height=640] [threads=null]
 
 Serves the checkpoint(s) on a free loopback port in this process, opens the page in the

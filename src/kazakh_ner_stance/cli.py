@@ -69,9 +69,16 @@ def compare_main(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
 def predict_main(cfg: DictConfig) -> None:
-    from .predict import run_predict
+    from .predict.command_line import run_predict
 
     _run(run_predict, cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export_onnx")
+def export_onnx_main(cfg: DictConfig) -> None:
+    from .onnx_export import run_export_onnx
+
+    _run(run_export_onnx, cfg)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="publish")
@@ -91,3 +98,10 @@ def serve_main(cfg: DictConfig) -> None:
         sys.exit(2)
 
     _run(run_serve, cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="main_job")
+def main_job_main(cfg: DictConfig) -> None:
+    from .pipeline.main_job import run_main_job
+
+    _run(run_main_job, cfg)

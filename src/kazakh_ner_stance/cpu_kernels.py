@@ -1,12 +1,12 @@
 """Faster fp32 linear layers for CPU inference (oneDNN instead of the BLAS behind `F.linear`).
 
-On this project's reference CPU (AMD EPYC, AVX-512, one thread; `scripts/benchmark_cpu_kernels.py`)
+On this project's reference CPU (AMD EPYC, AVX-512, one thread; `kns-bench cpu_kernels`)
 90% of an e5-small forward pass is `aten::addmm`, the fp32 GEMMs of the linear layers, which
 the PyTorch CPU wheel hands to Intel MKL. The same GEMM through oneDNN, which the wheel also
 ships and which PyTorch's own compiler (inductor) uses for CPU linears, ran 2.26x faster
 (1280x384 @ 384x1536: 14.0 ms vs 6.2 ms), results equal to 4e-6; forward plus backward (an
 autograd Function whose three GEMMs all run in oneDNN) 2.28x; a whole training step 1.66x.
-The Predictor became 1.86x faster with the same entities (`scripts/benchmark_predict.py`).
+The Predictor became 1.86x faster with the same entities (`kns-bench predict`).
 
 `use_onednn_linears(model)` routes every `nn.Linear` of a model through
 `torch.ops.mkldnn._linear_pointwise` when the input is a CPU float32 tensor (with that

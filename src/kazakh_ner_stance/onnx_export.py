@@ -31,18 +31,15 @@ from pathlib import Path
 
 from .atomic import replace_dir
 from .errors import KnsError
-from .tasks.registry import TASKS, task_spec
+from .predict.checkpoints import checkpoint_task
+from .predict.onnx_runtime import ONNX_FILE, ONNX_TASKS, OnnxTokenClassifier
+from .tasks.registry import task_spec
 from .training.checkpoints import TRAINING_INFO
 
 log = logging.getLogger(__name__)
 
 EXPORTERS = ("auto", "dynamo", "legacy")
 MIN_OPSET = 17
-
-# Tasks whose checkpoints export to ONNX (and run with predict's backend=onnx): the plain token
-# classifiers, tasks that find entities and nothing else (export_model traces logits of shape
-# [batch, sequence, labels]). A declared TaskSpec flag (`onnx_export`) would say this directly.
-ONNX_TASKS = frozenset(name for name, spec in TASKS.items() if spec.predicts_entities and not spec.predicts_stance)
 
 # Verification sentences: real Kazakh, mixed lengths (padding inside every batch).
 VERIFY_SENTENCES = [
@@ -121,7 +118,6 @@ def verify_parity(model, tokenizer, onnx_path: Path, sentences=None, max_length:
     """Word logits and tags of PyTorch vs the ONNX model on the same windows and batches."""
     import numpy as np
 
-    from .predict import OnnxTokenClassifier
     from .tasks.ner import predict_word_logits
 
     words = [s.split() for s in (sentences or VERIFY_SENTENCES)]
@@ -146,8 +142,6 @@ def export_onnx(checkpoint, out_dir=None, opset: int = MIN_OPSET, exporter: str 
     import onnxruntime
     import torch
     import transformers
-
-    from .predict import ONNX_FILE, checkpoint_task
 
     src = Path(str(checkpoint)).expanduser()
     if not src.is_dir():
@@ -212,15 +206,3 @@ def run_export_onnx(cfg) -> dict:
           f"{p['n_words']} words: max abs logit diff {p['max_abs_diff']:.2e}, tags identical: {p['tags_identical']}")
     return info
 
-
-def main() -> None:
-    """Hydra entry point (configs/export_onnx.yaml)."""
-    import hydra
-
-    from .cli import CONFIG_PATH, _run
-
-    @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export_onnx")
-    def _main(cfg) -> None:
-        _run(run_export_onnx, cfg)
-
-    _main()

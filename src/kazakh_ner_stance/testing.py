@@ -165,7 +165,7 @@ def make_items(n: int, seed: int) -> list[dict]:
 def save_stance_dataset(out: Path, sizes=(40, 12, 12)) -> Path:
     from datasets import Dataset, DatasetDict
 
-    from kazakh_ner_stance.data.stance_dataset import stance_features
+    from kazakh_ner_stance.data.stance_rows import stance_features
 
     splits = {}
     for k, (name, n) in enumerate(zip(("train", "validation", "test"), sizes)):

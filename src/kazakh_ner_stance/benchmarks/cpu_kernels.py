@@ -1,6 +1,6 @@
 """PyTorch's default CPU GEMMs (MKL in the wheel) vs oneDNN (kazakh_ner_stance.cpu_kernels).
 
-    python scripts/benchmark_cpu_kernels.py [--threads 1] [--model-dir artifacts/models/e5_small_offline] [--json OUT.json]
+    kns-bench cpu_kernels [--threads 1] [--repeat 20] [--model-dir artifacts/models/e5_small_offline] [--json OUT.json]
 
 Prints one table, each row timed both ways in the same run (median of repeats, after a
 warm-up), with the ratio and the largest difference between the two results:
@@ -20,7 +20,8 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..config import project_root
+from .provenance import provenance
 
 
 def _median_ms(fn, repeat: int) -> float:
@@ -33,18 +34,21 @@ def _median_ms(fn, repeat: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--model-dir", default=str(ROOT / "artifacts" / "models" / "e5_small_offline"))
+    ap.add_argument("--repeat", type=int, default=20, help="timed calls per row (the median counts)")
+    ap.add_argument("--model-dir", type=Path, default=None,
+                    help="the encoder of the training-step row (default: artifacts/models/e5_small_offline; "
+                         "the row is left out when the folder holds no model)")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    args = ap.parse_args()
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore")
 
     import torch
 
-    from kazakh_ner_stance.cpu_kernels import OneDnnLinear, _linear, onednn_linear_available, use_onednn_linears
+    from ..cpu_kernels import OneDnnLinear, _linear, onednn_linear_available, use_onednn_linears
 
     torch.set_num_threads(args.threads)
     if not onednn_linear_available():
@@ -78,7 +82,7 @@ def main() -> int:
     rows.append(("linear, forward + backward", _median_ms(fwd_bwd(torch.nn.functional.linear), args.repeat),
                  _median_ms(fwd_bwd(OneDnnLinear.apply), args.repeat), diff))
 
-    model_dir = Path(args.model_dir)
+    model_dir = args.model_dir or project_root() / "artifacts" / "models" / "e5_small_offline"
     addmm_share = None
     if (model_dir / "config.json").is_file():
         from transformers import AutoModelForTokenClassification
@@ -144,17 +148,6 @@ def main() -> int:
             "threads": args.threads, "torch": torch.__version__, "addmm_share": addmm_share,
             "rows": [{"what": name, "torch_ms": ref_ms, "onednn_ms": fast_ms, "speedup": ref_ms / fast_ms,
                       "max_abs_diff": d} for name, ref_ms, fast_ms, d in rows],
-            "provenance": _provenance(args.threads),
+            "provenance": provenance(project_root(), args.threads),
         }, indent=2) + "\n", encoding="utf-8")
     return 0
-
-
-
-def _provenance(threads):
-    from kazakh_ner_stance.benchmarks.provenance import provenance
-
-    return provenance(Path(__file__).resolve().parents[1], threads)  # the checkout this code runs from
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

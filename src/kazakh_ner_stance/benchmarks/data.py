@@ -3,7 +3,7 @@
 Builds twice in-process (timing each phase), compares every output file byte for byte,
 then times the real command end to end (`python scripts/build_dataset.py`, imports included).
 
-    python scripts/benchmark_data.py [--source-dir ../shared/data/kaznerd] [--repeat 2] [--no-cli] [--json OUT.json]
+    kns-bench data [--source-dir ../shared/data/kaznerd] [--repeat 2] [--no-cli] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from kazakh_ner_stance.config import compose, project_root
-from kazakh_ner_stance.data.build import BuildOptions, build_ner_dataset
+from ..config import compose, project_root
+from .provenance import provenance
 
 TARGET_S = 15.0
 
@@ -27,13 +27,16 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source-dir", default=None, help="default: data.source_dir of configs/data/kaznerd.yaml")
-    parser.add_argument("--repeat", type=int, default=2, help="in-process builds (>= 2 checks byte identity)")
-    parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end command timing")
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    args = parser.parse_args(argv)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--source-dir", default=None, help="default: data.source_dir of configs/data/kaznerd.yaml")
+    ap.add_argument("--repeat", type=int, default=2, help="in-process builds (>= 2 checks byte identity)")
+    ap.add_argument("--no-cli", action="store_true", help="skip the end-to-end command timing")
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    from ..data.build import BuildOptions, build_ner_dataset
+
     logging.basicConfig(level=logging.ERROR)  # the build's own warnings are shown by the command
 
     overrides = ["progress=false"]
@@ -84,17 +87,6 @@ def main(argv=None) -> int:
             "sentences": first["input"]["sentences"], "tokens": first["input"]["tokens"],
             "in_process_s": [r["timings"]["total"] for r in runs], "timings": [r["timings"] for r in runs],
             "cli_s": cli_s, "identical": identical, "files": len(outputs[0]), "fingerprint": first["fingerprint"],
-            "provenance": _provenance(None),
+            "provenance": provenance(project_root()),
         }, indent=2) + "\n", encoding="utf-8")
     return 0 if identical in (True, None) else 1
-
-
-
-def _provenance(threads):
-    from kazakh_ner_stance.benchmarks.provenance import provenance
-
-    return provenance(Path(__file__).resolve().parents[1], threads)  # the checkout this code runs from
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,11 +1,12 @@
-"""The README's results table, generated from the results file that `scripts/benchmarks.py`
-writes.
+"""The results table of `docs/results.md`, generated from the results file (`docs/results.json`)
+that `scripts/benchmarks.py` writes.
 
 The table sits between `<!-- results:begin -->` and `<!-- results:end -->`. A row belongs to a
 benchmark when its first cell is that benchmark's title: the command rewrites such rows in
-place (appending rows it has no place for) and keeps every other row as it is, with its last
-cell saying where it came from. Every row's last cell names the machine and commit; a figure
-measured under code that has changed since is marked "earlier code".
+place (appending rows it has no place for) and keeps every other row (a figure measured by hand)
+as it is. Every row names the machine and commit it was measured on, and a figure measured
+under code that has changed since is marked "earlier code"; a generated row's last cell gives
+the tolerance `--check` allows each of its figures, a hand-measured row's says it has none.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Callable
 from ..errors import KnsError
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-HEADER = ["what", "command", "result", "measured on (machine; code)"]
+HEADER = ["what", "command", "result", "measured on (machine; code)", "`--check` tolerance"]
 NOT_REMEASURED = "not re-measured by `scripts/benchmarks.py` (source: the command; commit not recorded)"
+NO_TOLERANCE = "none: measured by hand"
 
 
 def split_row(line: str) -> list[str]:
@@ -47,23 +49,23 @@ def join_row(cells: list[str]) -> str:
     return "| " + " | ".join(c.replace("\n", " ") for c in cells) + " |"
 
 
-def table_block(readme: str) -> tuple[int, int]:
+def table_block(page: str) -> tuple[int, int]:
     """Character offsets of the text between the markers."""
-    start, end = readme.find(BEGIN), readme.find(END)
+    start, end = page.find(BEGIN), page.find(END)
     if start < 0 or end < 0 or end < start:
-        raise KnsError(f"the README has no results table between {BEGIN} and {END}")
+        raise KnsError(f"the results page has no results table between {BEGIN} and {END}")
     return start + len(BEGIN), end
 
 
-def existing_rows(readme: str) -> list[list[str]]:
-    start, end = table_block(readme)
+def existing_rows(page: str) -> list[list[str]]:
+    start, end = table_block(page)
     rows = []
-    for line in readme[start:end].splitlines():
+    for line in page[start:end].splitlines():
         if not line.strip().startswith("|"):
             continue
         cells = split_row(line)
-        if cells[: len(HEADER) - 1] == HEADER[: len(HEADER) - 1] or all(set(c) <= set("-: ") for c in cells):
-            continue  # header or separator
+        if cells[:3] == HEADER[:3] or all(set(c) <= set("-: ") for c in cells):
+            continue  # header (of this or an earlier column set) or separator
         rows.append(cells)
     return rows
 
@@ -82,26 +84,41 @@ def machine_cell(entry: dict, code_changed: Callable[[dict], bool]) -> str:
     return f"{where}; {code}" + (f", {when}" if when else "")
 
 
-def render(readme: str, results: dict, titles: dict[str, str],
+def _tolerance_text(kind: str, value: float) -> str:
+    return "exact" if kind == "exact" else f"±{100 * value:g}%" if kind == "rel" else f"±{value:g}"
+
+
+def tolerance_cell(entry: dict) -> str:
+    """The figures of a row grouped by the tolerance `--check` allows them, e.g.
+    `±25%: build_s, command_s; exact: sentences`."""
+    groups: dict[str, list[str]] = {}
+    for figure, (kind, value) in (entry.get("tolerances") or {}).items():
+        groups.setdefault(_tolerance_text(kind, value), []).append(figure)
+    return "; ".join(f"{tol}: {', '.join(figures)}" for tol, figures in groups.items()) or "none stated"
+
+
+def render(page: str, results: dict, titles: dict[str, str],
            code_changed: Callable[[dict], bool] = lambda git: False) -> str:
-    """The README with its results table regenerated: rows of benchmarks in `results`
-    (`titles`: benchmark id -> title, in table order) replaced or appended, the others kept;
+    """The page with its results table regenerated: rows of benchmarks in `results`
+    (`titles`: benchmark id -> title, in table order) replaced or appended, the others kept
+    (a row missing its machine or tolerance cell gets one saying it was not re-measured);
     `code_changed(git record)` says whether a row's code has changed since it was measured."""
-    start, end = table_block(readme)
+    start, end = table_block(page)
     produced = {}
     for bench_id, title in titles.items():
         entry = (results.get("benchmarks") or {}).get(bench_id)
         if entry:
-            produced[title] = [title, entry["command"], entry["result"], machine_cell(entry, code_changed)]
+            produced[title] = [title, entry["command"], entry["result"], machine_cell(entry, code_changed),
+                               tolerance_cell(entry)]
     rows, placed = [], set()
-    for cells in existing_rows(readme):
+    for cells in existing_rows(page):
         title = cells[0]
         if title in produced:
             rows.append(produced[title])
             placed.add(title)
         else:
-            cells = (cells + [NOT_REMEASURED] * len(HEADER))[: max(len(HEADER), len(cells))]
-            rows.append(cells)
+            missing = [NOT_REMEASURED, NO_TOLERANCE][max(0, len(cells) - 3):]
+            rows.append(cells + missing if len(cells) >= 3 else cells)
     rows += [cells for title, cells in produced.items() if title not in placed]
     lines = ["", join_row(HEADER), "|" + "---|" * len(HEADER), *map(join_row, rows), ""]
-    return readme[:start] + "\n".join(lines) + readme[end:]
+    return page[:start] + "\n".join(lines) + page[end:]

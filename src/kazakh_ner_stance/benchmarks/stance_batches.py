@@ -1,24 +1,25 @@
-"""How wide the training batches of stance experiments are: one epoch of each experiment's own
-sampler (the balanced sampler of the mixed recipes, transformers' length-grouped sampler
-otherwise) over its encoded training items, without a model. Padding is what a step's cost
+"""How wide the training batches of stance experiments are, without a model.
+
+One epoch of each experiment's own sampler (the balanced sampler of the mixed recipes,
+transformers' length-grouped sampler otherwise) over its encoded training items. Padding is what a step's cost
 follows on CPU, so the ratio of mean padded widths bounds what padding explains of a step-time
 difference.
 
-    python scripts/benchmark_stance_batches.py [EXPERIMENT ...] [--batch-size 32]
+    kns-bench stance_batches [EXPERIMENT ...] [--batch-size 32]
 
-Default experiments: kaznerd_stance_e5_small_cpu_kazakh (the baseline of the ratio) and
-kaznerd_stance_e5_small_cpu. Needs the built datasets and the prepared encoder.
+Default experiments: kaznerd_stance_e5_small_kazakh (the baseline of the ratio) and
+kaznerd_stance_e5_small. Needs the built datasets and the prepared encoder.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 
-from kazakh_ner_stance.config import compose
-from kazakh_ner_stance.data.build import load_built_dataset
-from kazakh_ner_stance.models.prepare import resolve_model_dir
+from ..config import compose
+
+
+DEFAULT_EXPERIMENTS = ("kaznerd_stance_e5_small_kazakh", "kaznerd_stance_e5_small")
 
 
 def batch_widths(experiment: str, batch_size: int) -> dict:
@@ -26,7 +27,9 @@ def batch_widths(experiment: str, batch_size: int) -> dict:
     from transformers import AutoTokenizer
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from kazakh_ner_stance.tasks.stance import StanceTask
+    from ..data.built_dataset import load_built_dataset
+    from ..models.prepare import resolve_model_dir
+    from ..tasks.stance import StanceTask
 
     cfg = compose("train", [f"experiment={experiment}"])
     ds = load_built_dataset(cfg.data.dataset_dir)
@@ -43,12 +46,14 @@ def batch_widths(experiment: str, batch_size: int) -> dict:
             "real": statistics.mean(statistics.mean(lengths[k] for k in b) for b in batches)}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("experiments", nargs="*",
-                    default=["kaznerd_stance_e5_small_cpu_kazakh", "kaznerd_stance_e5_small_cpu"])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("experiments", nargs="*", metavar="EXPERIMENT", default=list(DEFAULT_EXPERIMENTS),
+                    help="stance experiments, the first the baseline of the ratio "
+                         f"(default: {' '.join(DEFAULT_EXPERIMENTS)})")
     ap.add_argument("--batch-size", type=int, default=32)
-    args = ap.parse_args(argv)
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
     rows = [(e, batch_widths(e, args.batch_size)) for e in args.experiments]
     base = rows[0][1]["padded"]
     print("| experiment | training items | sampler | batches per epoch | mean padded width | mean real length | "
@@ -58,7 +63,3 @@ def main(argv=None) -> int:
         print(f"| {name} | {r['items']:,} | {r['sampler']} | {r['batches']} | {r['padded']:.1f} | {r['real']:.1f} | "
               f"{r['padded'] / base:.2f}x |")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

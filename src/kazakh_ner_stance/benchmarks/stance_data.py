@@ -1,9 +1,9 @@
-"""Which stance data helps (issue 22): one table of data recipes, each scored by 3-fold grouped
+"""Which stance data helps: one table of data recipes, each scored by 3-fold grouped
 CV over every real Kazakh item, with a frozen-encoder probe.
 
     python scripts/build_dataset.py data=rusentne
     python scripts/build_dataset.py data=kazakh_stance
-    python scripts/benchmark_stance_data.py [--folds 3] [--recipes default,news,counterfactual,name_swaps,all]
+    kns-bench stance_data [--folds 3] [--recipes default,news,counterfactual,name_swaps,all] [KEY=VALUE ...]
 
 The probe (``evaluation/stance_probe.py``: logistic regression over the frozen encoder's target
 vectors) scored like every fine-tuned recipe on the KazNERD layer (issue 12), in minutes
@@ -55,10 +55,9 @@ def recipe_mask(recipe: str, source: np.ndarray, origin: np.ndarray) -> dict:
             "swaps": recipe in ("name_swaps", "all")}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--folds", type=int, default=3)
-    ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, from {', '.join(RECIPES)}")
     ap.add_argument("--layers", default="6,8,10,12")
     ap.add_argument("--C", type=float, default=0.01)
     ap.add_argument("--class-power", type=float, default=0.75)
@@ -66,12 +65,17 @@ def main(argv=None) -> int:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=None, help="default: artifacts/runs/cv/stance_data")
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides of the stance experiment (model=..., paths...)")
-    args = ap.parse_args(argv)
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                    help="Hydra overrides of the stance experiment (model=..., paths...)")
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    from ..errors import KnsError
+
     recipes = [r for r in args.recipes.split(",") if r]
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
-        ap.error(f"unknown recipe(s) {unknown}; choose from {RECIPES}")
+        raise KnsError(f"unknown recipe(s) {unknown}; choose from {RECIPES}")
 
     import random
 
@@ -80,7 +84,7 @@ def main(argv=None) -> int:
     from omegaconf import OmegaConf
 
     from ..config import compose
-    from ..data.build import load_built_dataset
+    from ..data.built_dataset import load_built_dataset
     from ..evaluation.name_swap import NamePool, swap_item
     from ..evaluation.stance_cv import _all_items, cv_plan
     from ..evaluation.stance_probe import class_weights, featurize, fit_probe, load_frozen_encoder
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
     from ..tasks.stance import stance_scores
     from .provenance import provenance
 
-    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu", "data=kazakh_stance", *args.overrides])
+    cfg = compose("train", ["experiment=kaznerd_stance_e5_small", "data=kazakh_stance", *args.overrides])
     out = Path(args.out or Path(cfg.paths.runs_dir) / "cv" / "stance_data")
     for name in ("rusentne", "kazakh_stance"):
         if not (Path(cfg.paths.datasets_dir) / name / "dataset_dict.json").is_file():

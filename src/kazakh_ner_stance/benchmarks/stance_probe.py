@@ -1,12 +1,12 @@
-"""Frozen-encoder stance probe on the stance CV folds: one table (issue 12 diagnostic).
+"""Frozen-encoder stance probe on the stance CV folds: one table of probe variants.
 
     python scripts/build_dataset.py data=rusentne
-    python scripts/benchmark_stance_probe.py --folds 3 [--layers 6,8,10,12] [overrides...]
+    kns-bench stance_probe --folds 3 [--layers 6,8,10,12] [KEY=VALUE ...]
 
 The encoder (the stance experiment's `model`, the offline e5-small by default) is never
 trained: each sentence is encoded once and a logistic regression over the mean of the target's
 pieces at `--layers` decides (`evaluation/stance_probe.py`). Rows, all on the folds of
-`train.py experiment=kaznerd_stance_e5_small_cpu_mixed cv.folds=K` (same grouping, same seed):
+`train.py experiment=kaznerd_stance_e5_small_mixed cv.folds=K` (same grouping, same seed):
 
 * probe-kazakh: the Kazakh training folds only (the baseline every ratio is against);
 * probe-mixed: plus every RuSentNE train and dev item (weights x `--extra-weight`);
@@ -15,7 +15,7 @@ pieces at `--layers` decides (`evaluation/stance_probe.py`). Rows, all on the fo
 
 Columns: pooled Kazakh macro-F1, F_avg, per-class F1 with 95% bootstrap CIs, AGAINST recall,
 and seconds (encoding every item once, then the fits of all folds). Writes `--out`/probe.json
-and probe.md. Compare with the fine-tuned recipes of `benchmark_stance_recipes.py` (same folds).
+and probe.md. Compare with the fine-tuned recipes of `kns-bench stance_recipes` (same folds).
 """
 
 from __future__ import annotations
@@ -27,19 +27,17 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from kazakh_ner_stance.config import compose
-from kazakh_ner_stance.evaluation.stance_probe import ProbeVariant, cross_validate_probe, featurize, load_frozen_encoder
+from ..config import compose, project_root
+from ..evaluation.stance_probe import ProbeVariant, cross_validate_probe, featurize, load_frozen_encoder
 
 BASELINE = "probe-kazakh"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _ci(v, ci) -> str:
     return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and ci[0] is not None else f"{v:.3f}"
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--layers", default="6,8,10,12", help="hidden_states indices (0: embeddings)")
     ap.add_argument("--C", type=float, default=0.01, help="inverse L2 strength of the logistic regression")
@@ -48,17 +46,20 @@ def main(argv=None) -> int:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: every core)")
     ap.add_argument("--out", default=None, help="default: artifacts/runs/cv/probe")
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides of the stance experiment (model=..., paths...)")
-    args = ap.parse_args(argv)
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                    help="Hydra overrides of the stance experiment (model=..., paths...)")
 
+
+def run_benchmark(args: argparse.Namespace) -> int:
     import torch
 
-    from kazakh_ner_stance.benchmarks.provenance import provenance
-    from kazakh_ner_stance.data.build import load_built_dataset
-    from kazakh_ner_stance.evaluation.stance_cv import _all_items, grouped_folds, stance_groups
-    from kazakh_ner_stance.tasks.stance import stance_scores
+    from ..data.built_dataset import load_built_dataset
+    from ..errors import KnsError
+    from ..evaluation.stance_cv import _all_items, grouped_folds, stance_groups
+    from ..tasks.stance import stance_scores
+    from .provenance import provenance
 
-    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_cpu_mixed", *args.overrides])
+    cfg = compose("train", ["experiment=kaznerd_stance_e5_small_mixed", *args.overrides])
     out = Path(args.out or Path(cfg.paths.runs_dir) / "cv" / "probe")
     rusentne = Path(cfg.paths.datasets_dir) / "rusentne"
     if not (rusentne / "dataset_dict.json").is_file():
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
     try:
         layers = [int(x) for x in args.layers.split(",") if x.strip()]
     except ValueError:
-        ap.error(f"--layers takes comma-separated integers, not {args.layers!r}")
+        raise KnsError(f"--layers takes comma-separated integers, not {args.layers!r}") from None
     if args.threads:
         torch.set_num_threads(args.threads)
     seed = int(cfg.cv.get("seed", 42))
@@ -120,12 +121,8 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     out.mkdir(parents=True, exist_ok=True)
     record = {"folds": args.folds, "seed": seed, "layers": layers, "model": str(model_dir), "rows": rows,
-              "provenance": provenance(ROOT, torch.get_num_threads())}
+              "provenance": provenance(project_root(), torch.get_num_threads())}
     (out / "probe.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "probe.md").write_text(table + "\n\n" + note + "\n", encoding="utf-8")
     print("\n" + table + "\n\n" + note)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,17 +1,17 @@
-"""Cross-validate the stance recipes the same way and print one table (issue 12).
+"""Cross-validate the fine-tuned stance recipes on the same folds and print one table.
 
     python scripts/build_dataset.py data=rusentne
-    python scripts/benchmark_stance_recipes.py --folds 3 [--epochs 3]
+    kns-bench stance_recipes --folds 3 [--epochs 3] [--recipes kazakh,zeroshot,mixed,sequential] [KEY=VALUE ...]
 
 Recipes (each an experiment, on the same folds, each with its experiment's own epochs unless
 `--epochs` sets one short schedule for all):
 
-* kazakh: the Kazakh-only stance experiment (`kaznerd_stance_e5_small_cpu_kazakh`, the default
+* kazakh: the Kazakh-only stance experiment (`kaznerd_stance_e5_small_kazakh`, the default
   before this table; the baseline every ratio is against);
 * zeroshot: RuSentNE only. Trained once (its experiment, model selection on the Kazakh dev
   split), then scored on every fold without training (`cv.fixed_model`);
 * mixed: Kazakh + RuSentNE through the language/class-balanced sampler, per fold (the default
-  stance experiment of issue 12, `kaznerd_stance_e5_small_cpu_mixed`);
+  stance experiment of issue 12, `kaznerd_stance_e5_small_mixed`);
 * sequential: per fold, the Kazakh fold data starting from the zero-shot model (the RuSentNE
   stage is trained once and reused across folds);
 * silver: mixed plus the silver Kazakh translations of RuSentNE (`data=rusentne_kk_silver`,
@@ -32,25 +32,23 @@ import sys
 import time
 from pathlib import Path
 
-from kazakh_ner_stance.config import compose
-from kazakh_ner_stance.evaluation.stance_cv import run_stance_cv
-from kazakh_ner_stance.training.train import run_train
+from ..config import compose
+from ..errors import KnsError
 
 RECIPES = ("kazakh", "zeroshot", "mixed", "sequential", "silver")
 BASELINE = "kazakh"
 
 
 def _experiment(recipe: str) -> str:
-    return f"kaznerd_stance_e5_small_cpu_{recipe}"
+    return f"kaznerd_stance_e5_small_{recipe}"
 
 
 def _ci(v, ci) -> str:
     return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and ci[0] is not None else f"{v:.3f}"
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipes", default=",".join(RECIPES[:4]))
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--recipes", default=",".join(RECIPES[:4]), help=f"comma-separated, from {', '.join(RECIPES)}")
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--epochs", type=float, default=None,
                     help="epochs of every per-fold training (default: each experiment's own)")
@@ -59,12 +57,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="default: artifacts/runs/cv/recipes")
     ap.add_argument("--resume", action="store_true", help="reuse finished folds and an existing zero-shot model")
     ap.add_argument("--table-only", action="store_true", help="print the table of the recipes already run in --out")
-    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (e.g. trainer.num_threads=2)")
-    args = ap.parse_args(argv)
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                    help="extra Hydra overrides for every run (e.g. trainer.num_threads=2)")
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    from ..evaluation.stance_cv import run_stance_cv
+    from ..training.train import run_train
+
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
-        ap.error(f"unknown recipe(s) {unknown}; choose from {RECIPES}")
+        raise KnsError(f"unknown recipe(s) {unknown}; choose from {RECIPES}")
 
     probe = compose("train", [f"experiment={_experiment(BASELINE)}", *args.overrides])
     out = Path(args.out or Path(probe.paths.runs_dir) / "cv" / "recipes")
@@ -141,7 +145,3 @@ def main(argv=None) -> int:
     (out / "recipes.md").write_text(table + "\n\n" + note + "\n", encoding="utf-8")
     print("\n" + table + "\n\n" + note)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,10 @@
-"""`scripts/benchmarks.py` (`make bench`): re-measure every README results row in one command.
+"""`kns-bench suite` (`make bench`): re-measure every generated results row in one command.
 
-Each benchmark behind a row is one of the benchmark scripts (or a cheap quality command), run
+Each benchmark behind a row is one of the `kns-bench` benchmarks (or a cheap quality command), run
 in its own process and writing its figures to JSON. The suite collects them into one results
-file (default `docs/results.json`, the README table's source) with each row's provenance, then
-regenerates the README's results table from it. With `--check` it writes nothing: it runs the
-selected benchmarks afresh and says which figures of the results file (the README's) differ
+file (default `docs/results.json`, the results page's source) with each row's provenance, then
+regenerates the results table of `docs/results.md` from it. With `--check` it writes nothing: it runs the
+selected benchmarks afresh and says which figures of the results file differ
 from the fresh run by more than the tolerance stated for each figure.
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..errors import KnsError
-from . import readme_table
+from . import results_page
 from .provenance import provenance, same_code_now
 
-# A figure's tolerance: ("rel", 0.25) = within 25% of the README's value; ("abs", 0.01) =
+# A figure's tolerance: ("rel", 0.25) = within 25% of the recorded value; ("abs", 0.01) =
 # within 0.01; ("exact", 0) = equal.
 Tolerance = tuple[str, float]
 SPEED: Tolerance = ("rel", 0.25)  # timings on a shared 2-core machine move by this much run to run
@@ -47,7 +47,7 @@ class Context:
 @dataclass
 class Benchmark:
     id: str
-    title: str  # the README row's first cell: how the row is found again
+    title: str  # the results table row's first cell: how the row is found again
     long: bool
     argv: Callable[[Context, Path], list[str]]  # the command; it writes JSON to the path given
     figures: Callable[[dict], dict]  # that JSON -> the row's figures
@@ -55,6 +55,14 @@ class Benchmark:
     tolerances: dict[str, Tolerance]
     json_path: Callable[[Context, Path], Path] = lambda ctx, default: default
     needs_checkpoint: bool = False
+
+
+# How the suite starts a benchmark in its own process; shown as `kns-bench NAME ...`.
+BENCH_MODULE = ["-m", "kazakh_ner_stance.benchmarks"]
+
+
+def _bench(ctx: Context, name: str, *args: str) -> list[str]:
+    return [ctx.python, *BENCH_MODULE, name, *args]
 
 
 def _script(ctx: Context, name: str, *args: str) -> list[str]:
@@ -196,7 +204,7 @@ def _predict_result(f, raw):
 BENCHMARKS: list[Benchmark] = [
     Benchmark(
         "train", "training speed vs run_ner.py-style baseline", True,
-        lambda ctx, out: _script(ctx, "benchmark_train.py", "--out", str(out.parent / "train"), *ctx.train_args),
+        lambda ctx, out: _bench(ctx, "train", "--out", str(out.parent / "train"), *ctx.train_args),
         _train_figures, _train_result,
         {"train_sentences": EXACT, "baseline_sentences_per_s": SPEED, "project_sentences_per_s": SPEED,
          "baseline_peak_mb": ("rel", 0.15), "project_peak_mb": ("rel", 0.15), "target_dev_f1": ("abs", 0.02),
@@ -207,8 +215,9 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark(
         "predict", "prediction speed and agreement vs `pipeline(\"token-classification\", aggregation_strategy=\"first\")`",
         True,
-        lambda ctx, out: _script(ctx, "benchmark_predict.py", f"checkpoint={ctx.checkpoint}", "threads=1",
-                                 "export_onnx=true", f"onnx_dir={out.parent / 'predict_onnx'}", "show=0", f"out={out}"),
+        lambda ctx, out: _bench(ctx, "predict", "--checkpoint", str(ctx.checkpoint), "--threads", "1",
+                                "--export-onnx", "--onnx-dir", str(out.parent / "predict_onnx"), "--show", "0",
+                                "--out", str(out)),
         _predict_figures, _predict_result,
         {"sentences": EXACT, "pipeline_sentences_per_s": SPEED, "torch_onednn_sentences_per_s": SPEED,
          "torch_onednn_speedup": RATIO, "torch_onednn_identical": ("abs", 0.005),
@@ -219,20 +228,20 @@ BENCHMARKS: list[Benchmark] = [
     ),
     Benchmark(
         "cpu_kernels", "CPU GEMM kernels: oneDNN vs PyTorch's default (MKL)", False,
-        lambda ctx, out: _script(ctx, "benchmark_cpu_kernels.py", "--threads", "1", "--json", str(out)),
+        lambda ctx, out: _bench(ctx, "cpu_kernels", "--threads", "1", "--json", str(out)),
         _kernels_figures, _kernels_result,
         {"gemm_speedup": RATIO, "forward_backward_speedup": RATIO, "train_step_speedup": RATIO,
          "addmm_share": ("abs", 0.05)},
     ),
     Benchmark(
         "data", "dataset build, full shared split", False,
-        lambda ctx, out: _script(ctx, "benchmark_data.py", "--json", str(out)),
+        lambda ctx, out: _bench(ctx, "data", "--json", str(out)),
         _data_figures, _data_result,
         {"sentences": EXACT, "build_s": ("rel", 0.5), "command_s": ("rel", 0.5), "identical": EXACT},
     ),
     Benchmark(
         "tokenizer", "raw-text tokenizer round trip", False,
-        lambda ctx, out: _script(ctx, "benchmark_tokenizer.py", "--show", "0", "--json", str(out)),
+        lambda ctx, out: _bench(ctx, "tokenizer", "--show", "0", "--json", str(out)),
         _tok_figures, _tok_result,
         {"sentences": EXACT, "exact": EXACT, "offsets_ok": EXACT, "tokens_per_s": ("rel", 0.5)},
     ),
@@ -257,16 +266,21 @@ BY_ID = {b.id: b for b in BENCHMARKS}
 TITLES = {b.id: b.title for b in BENCHMARKS}
 
 
-# Arguments that only say where a script writes its output: left out of the README's command.
-_PLUMBING_FLAGS = ("--json", "--out")
-_PLUMBING_KEYS = ("out=", "out_json=", "hydra.run.dir=", "onnx_dir=")
+# Arguments that only say where a script writes its output: left out of the results table's command.
+_PLUMBING_FLAGS = ("--json", "--out", "--onnx-dir")
+_PLUMBING_KEYS = ("out=", "out_json=", "hydra.run.dir=")
 
 
 def shown_command(argv: list[str], root: Path) -> str:
-    """The command as a user types it in the checkout (`python scripts/...`, paths relative),
-    without the output-location arguments the suite adds."""
-    parts, skip = ["python"], False
-    for arg in map(str, argv[1:]):
+    """The command as a user types it in the checkout (`kns-bench NAME ...` or `python scripts/...`,
+    paths relative), without the output-location arguments the suite adds."""
+    args = list(map(str, argv[1:]))
+    if args[: len(BENCH_MODULE)] == BENCH_MODULE:
+        parts, args = ["kns-bench"], args[len(BENCH_MODULE):]
+    else:
+        parts = ["python"]
+    skip = False
+    for arg in args:
         if skip:
             skip = False
             continue
@@ -351,16 +365,17 @@ def _tol(tol: Tolerance) -> str:
 
 
 def code_changed_since(root: Path) -> Callable[[dict], bool]:
-    """For a row's git record: has the code changed since it was measured (then the README
+    """For a row's git record: has the code changed since it was measured (then the results page
     marks it as a figure of earlier code)?"""
     return lambda git: same_code_now(git, root) is False
 
 
-def render_readme(readme_path: Path, results: dict, root: Path) -> bool:
-    text = readme_path.read_text(encoding="utf-8")
-    new = readme_table.render(text, results, TITLES, code_changed_since(root))
+def render_results_page(page_path: Path, results: dict, root: Path) -> bool:
+    """Rewrite the results table of `page_path` (docs/results.md) from `results`; True when it changed."""
+    text = page_path.read_text(encoding="utf-8")
+    new = results_page.render(text, results, TITLES, code_changed_since(root))
     if new != text:
-        write_text_atomic(readme_path, new)
+        write_text_atomic(page_path, new)
     return new != text
 
 
@@ -376,41 +391,52 @@ def load_results(path: Path) -> dict:
     return results
 
 
-def parse_args(argv=None):
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     names = ", ".join(f"{b.id}{' (long)' if b.long else ''}" for b in BENCHMARKS)
-    ap = argparse.ArgumentParser(prog="scripts/benchmarks.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="+", metavar="ID", help=f"run only these: {names}")
     ap.add_argument("--skip", nargs="+", metavar="ID", default=[], help="run all but these")
     ap.add_argument("--quick", action="store_true", help="leave out the long ones (train, predict)")
     ap.add_argument("--check", action="store_true",
-                    help="measure afresh and report README figures that differ by more than their tolerance; "
-                         "writes neither the results file nor the README (exit code 1 when any differ)")
-    ap.add_argument("--render", action="store_true", help="only regenerate the README table from the results file")
+                    help="measure afresh and report recorded figures that differ by more than their tolerance; "
+                         "writes neither the results file nor the results page (exit code 1 when any differ)")
+    ap.add_argument("--render", action="store_true",
+                    help="only regenerate the results page's table from the results file (runs no benchmark)")
     ap.add_argument("--checkpoint", type=Path, default=None,
-                    help="NER model for the prediction benchmark (default: artifacts/runs/kaznerd_e5_small_cpu/model, "
+                    help="NER model for the prediction benchmark (default: artifacts/runs/kaznerd_ner_e5_small/model, "
                          "what `make run` trains)")
-    ap.add_argument("--train-args", default="", help="options for benchmark_train.py, e.g. \"--max-train-samples 1500\"")
+    ap.add_argument("--train-args", default="",
+                    help="options for `kns-bench train`, e.g. \"--max-train-samples 1500\"")
     ap.add_argument("--results", type=Path, default=None, help="results file (default docs/results.json)")
-    ap.add_argument("--readme", type=Path, default=None, help="README to regenerate (default README.md)")
-    ap.add_argument("--no-readme", action="store_true", help="write the results file only")
+    ap.add_argument("--page", type=Path, default=None, help="results page to regenerate (default docs/results.md)")
+    ap.add_argument("--no-page", action="store_true", help="write the results file only")
     ap.add_argument("--work-dir", type=Path, default=None, help="default artifacts/benchmarks")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="kns-bench suite", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(ap)
     return ap.parse_args(argv)
 
 
 def main(argv=None, root: Path | None = None) -> int:
+    return run_suite(parse_args(argv), root)
+
+
+def run_suite(args: argparse.Namespace, root: Path | None = None) -> int:
+    """Run the chosen benchmarks, record them in the results file and regenerate the results
+    page (or, with --check, compare; with --render, only regenerate); the exit code."""
     from ..config import project_root
 
-    args = parse_args(argv)
     root = Path(root or project_root()).resolve()
     results_path = args.results or root / "docs" / "results.json"
-    readme_path = args.readme or root / "README.md"
+    page_path = args.page or root / "docs" / "results.md"
     results = load_results(results_path)
-    if not args.no_readme:  # a README without the markers is refused before anything runs
-        readme_table.table_block(readme_path.read_text(encoding="utf-8"))
+    if not args.no_page:  # a page without the markers is refused before anything runs
+        results_page.table_block(page_path.read_text(encoding="utf-8"))
     if args.render:
-        changed = render_readme(readme_path, results, root)
-        print(f"{readme_path}: results table {'regenerated' if changed else 'already up to date'}")
+        changed = render_results_page(page_path, results, root)
+        print(f"{page_path}: results table {'regenerated' if changed else 'already up to date'}")
         return 0
 
     unknown = sorted((set(args.only or []) | set(args.skip)) - set(BY_ID))
@@ -419,7 +445,7 @@ def main(argv=None, root: Path | None = None) -> int:
     chosen = [b for b in BENCHMARKS if (not args.only or b.id in args.only) and b.id not in args.skip
               and not (args.quick and b.long and not args.only)]
     ctx = Context(root=root, python=sys.executable, work=Path(args.work_dir or root / "artifacts" / "benchmarks"),
-                  checkpoint=args.checkpoint or root / "artifacts" / "runs" / "kaznerd_e5_small_cpu" / "model",
+                  checkpoint=args.checkpoint or root / "artifacts" / "runs" / "kaznerd_ner_e5_small" / "model",
                   train_args=shlex.split(args.train_args))
     ctx.work.mkdir(parents=True, exist_ok=True)
     if any(b.needs_checkpoint for b in chosen) and not (ctx.checkpoint / "config.json").is_file():
@@ -446,17 +472,17 @@ def main(argv=None, root: Path | None = None) -> int:
     if failed:
         print(f"\nfailed: {', '.join(failed)} (their rows keep their earlier figures)", file=sys.stderr)
     if args.check:
-        return report_check(results, fresh, readme_path, root) or (1 if failed else 0)
+        return report_check(results, fresh, page_path, root) or (1 if failed else 0)
     print(f"\nresults: {results_path}")
-    if not args.no_readme:
-        changed = render_readme(readme_path, results, root)
-        print(f"{readme_path}: results table {'regenerated' if changed else 'unchanged'}")
+    if not args.no_page:
+        changed = render_results_page(page_path, results, root)
+        print(f"{page_path}: results table {'regenerated' if changed else 'unchanged'}")
     return 1 if failed else 0
 
 
-def report_check(results: dict, fresh: dict, readme_path: Path, root: Path) -> int:
+def report_check(results: dict, fresh: dict, page_path: Path, root: Path) -> int:
     bad = 0
-    print("\n| benchmark | figure | README | fresh | tolerance | |")
+    print("\n| benchmark | figure | results file | fresh | tolerance | |")
     print("|---|---|---:|---:|---|---|")
     for bench_id, entry in fresh.items():
         old = (results.get("benchmarks") or {}).get(bench_id)
@@ -468,9 +494,9 @@ def report_check(results: dict, fresh: dict, readme_path: Path, root: Path) -> i
             bad += not row["ok"]
             print(f"| {bench_id} | {row['figure']} | {_fmt(row['readme'])} | {_fmt(row['fresh'])} | "
                   f"{_tol(row['tolerance'])} | {'ok' if row['ok'] else 'DIFFERS'} |")
-    text = readme_path.read_text(encoding="utf-8")
-    if readme_table.render(text, results, TITLES, code_changed_since(root)) != text:
-        print(f"\n{readme_path}'s results table is not what the results file gives: run `python scripts/benchmarks.py --render`")
+    text = page_path.read_text(encoding="utf-8")
+    if results_page.render(text, results, TITLES, code_changed_since(root)) != text:
+        print(f"\n{page_path}'s results table is not what the results file gives: run `kns-bench suite --render`")
         bad += 1
     print(f"\n{bad} difference(s) beyond tolerance" if bad else "\nevery figure within its tolerance")
     return 1 if bad else 0

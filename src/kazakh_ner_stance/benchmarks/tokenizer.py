@@ -5,7 +5,7 @@ punctuation, none after an opening « or bracket), tokenised back with `tokenize
 compared with the original tokens. Also checks that offsets slice the text exactly, and how
 many KazNERD sentence ends `split_sentences` finds when sentences are run together.
 
-    python scripts/benchmark_tokenizer.py [--file ../shared/data/kaznerd/IOB2_valid_sentid.txt] [--show 10] [--json OUT.json]
+    kns-bench tokenizer [--file ../shared/data/kaznerd/IOB2_valid_sentid.txt] [--show 10] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -18,20 +18,20 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from kazakh_ner_stance.config import project_root
-from kazakh_ner_stance.data.build import discover_sources
-from kazakh_ner_stance.data.iob2 import read_iob2
-from kazakh_ner_stance.data.tokenize import detokenize, split_sentences, tokenize_words
+from ..config import compose, project_root
+from .provenance import provenance
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--file", type=Path, help="an IOB2 file (default: the shared KazNERD validation split)")
-    parser.add_argument("--show", type=int, default=10, help="mismatches to print")
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    args = parser.parse_args(argv)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--file", type=Path, help="an IOB2 file (default: the shared KazNERD validation split)")
+    ap.add_argument("--show", type=int, default=10, help="mismatches to print")
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
-    from kazakh_ner_stance.config import compose
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    from ..data.ner_sources import discover_sources
+    from ..data.iob2 import read_iob2
+    from ..data.tokenize import detokenize, split_sentences, tokenize_words
 
     cfg = compose("build_dataset")
     path = args.file
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
             "tokens": tokens_total, "tokens_recovered": tokens_recovered, "offsets_ok": offsets_ok,
             "tokenise_s": elapsed, "tokens_per_s": tokens_total / elapsed, "sentence_ends": len(ends),
             "sentence_ends_found": hit, "extra_breaks": len(found_ends - ends),
-            "provenance": _provenance(None),
+            "provenance": provenance(project_root()),
         }, indent=2) + "\n", encoding="utf-8")
     return 0
 
@@ -117,14 +117,3 @@ def _kind(gold, got) -> str:
     if "".join(gold) != "".join(got):
         return "text changed"
     return "merged" if len(got) < len(gold) else "split" if len(got) > len(gold) else "regrouped"
-
-
-
-def _provenance(threads):
-    from kazakh_ner_stance.benchmarks.provenance import provenance
-
-    return provenance(Path(__file__).resolve().parents[1], threads)  # the checkout this code runs from
-
-
-if __name__ == "__main__":
-    sys.exit(main())

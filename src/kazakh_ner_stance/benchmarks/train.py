@@ -5,9 +5,10 @@ entity F1 (strict IOB2, every gold word) every `--eval-every` training sentences
 gives throughput, peak memory, final dev F1, and the training time (net of evaluation) each
 needs to reach the baseline's final dev F1.
 
-    python scripts/benchmark_train.py                       # 3,000 train sentences, 2 (baseline) / 6 epochs
-    python scripts/benchmark_train.py --max-train-samples 0 --epochs 3   # the full train split
-    python scripts/benchmark_train.py --reuse-baseline      # the baseline of the last run, if nothing changed
+    kns-bench train                       # 3,000 train sentences, 2 (baseline) / 6 epochs
+    kns-bench train --max-train-samples 0 --epochs 3   # the full train split
+    kns-bench train --reuse-baseline      # the baseline of the last run, if nothing changed
+    kns-bench train trainer.args.learning_rate=1e-4   # trailing train.py overrides apply to both runs
 
 baseline: run_ner.py as it runs, pinned in kazakh_ner_stance.benchmarks.baseline whatever the
 project's defaults are: first sub-word labelled, lr 5e-5, batch 8, no warm-up, no weight decay,
@@ -30,10 +31,11 @@ import sys
 import time
 from pathlib import Path
 
-from kazakh_ner_stance.benchmarks.baseline import PROJECT_OVERRIDES, baseline_overrides
-from kazakh_ner_stance.benchmarks.provenance import ReuseRefused, check_reusable, provenance, resolved_train_config
+from ..config import project_root
+from ..errors import KnsError
+from .baseline import PROJECT_OVERRIDES, baseline_overrides
+from .provenance import ReuseRefused, check_reusable, provenance, resolved_train_config
 
-ROOT = Path(__file__).resolve().parent.parent
 # The benchmark's own settings that change what the baseline measures (not --out, not the
 # project's epochs).
 BASELINE_ARGS = ("model", "max_train_samples", "max_eval_samples", "epochs", "eval_every", "seed", "override")
@@ -44,7 +46,7 @@ def run_overrides(name: str, args, run_dir: str) -> list[str]:
     batch = 8 if name == "baseline" else None
     own = baseline_overrides() if name == "baseline" else list(PROJECT_OVERRIDES)
     if batch is None:  # the preset's batch size decides how many steps make `eval_every` sentences
-        from kazakh_ner_stance.config import compose
+        from ..config import compose
 
         batch = int(compose("train", [f"model={args.model}", "trainer=cpu", *own])
                     .trainer.args.per_device_train_batch_size)
@@ -67,19 +69,20 @@ def run_provenance(name: str, args) -> dict:
     run's overrides with the config they resolve to (run folder written as a placeholder)."""
     keys = BASELINE_ARGS + (("project_epochs",) if name == "project" else ())
     overrides = run_overrides(name, args, f"BENCHMARK_OUT/{name}")
-    record = provenance(ROOT)
+    root = project_root()
+    record = provenance(root)
     record["benchmark"] = {k: getattr(args, k) for k in keys}
-    config = resolved_train_config(overrides, ROOT)
+    config = resolved_train_config(overrides, root)
     record["run"] = {"overrides": overrides, "config": config, "data_fingerprint": _fingerprint(config)}
     return record
 
 
 def _fingerprint(config: dict) -> str | None:
     """The built dataset's content hash (the config only names its folder)."""
-    from kazakh_ner_stance.data.build import dataset_fingerprint
+    from ..data.built_dataset import dataset_fingerprint
 
     try:
-        return dataset_fingerprint(str(config["data"]["dataset_dir"]).replace("<root>", str(ROOT)))
+        return dataset_fingerprint(str(config["data"]["dataset_dir"]).replace("<root>", str(project_root())))
     except Exception:  # not built yet: train.py will say so
         return None
 
@@ -97,15 +100,16 @@ def reusable_baseline(previous: Path, args) -> dict:
     return base
 
 
-def run(name: str, args, out: Path) -> dict:
+def run_training(name: str, args, out: Path) -> dict:
     run_dir = out / name
     record = run_provenance(name, args)
-    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), *run_overrides(name, args, str(run_dir))]
+    root = project_root()
+    cmd = [sys.executable, str(root / "scripts" / "train.py"), *run_overrides(name, args, str(run_dir))]
     print(f"[{name}] {' '.join(cmd[1:])}", flush=True)
     started = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
-        sys.exit(f"[{name}] failed:\n{proc.stderr[-4000:]}")
+        raise KnsError(f"the {name} training run failed (exit code {proc.returncode}):\n{proc.stderr[-4000:]}")
     summary = json.loads((run_dir / "summary.json").read_text())
     curve = [(t, f1) for t, _step, f1 in summary["dev_curve"]]
     net = summary["train_time_s"] - summary["eval_time_s"]  # training only, evaluations excluded
@@ -127,8 +131,7 @@ def time_to_reach(curve, target):
     return None
 
 
-def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--model", default="e5_small_offline")
     ap.add_argument("--max-train-samples", type=int, default=3000, help="0 = the whole train split")
     ap.add_argument("--max-eval-samples", type=int, default=0, help="dev sentences scored (0 = all)")
@@ -141,14 +144,14 @@ def parse_args(argv=None):
                          "(code, packages, machine, settings, resolved config) is identical")
     ap.add_argument("--eval-every", type=int, default=800, help="training sentences between dev evaluations")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--override", nargs="*", default=[], help="extra train.py overrides for both runs")
-    ap.add_argument("--out", default=str(ROOT / "artifacts" / "benchmarks" / "train"))
-    return ap.parse_args(argv)
+    ap.add_argument("--out", default=None, help="where the runs and benchmark_train.json go "
+                    "(default: artifacts/benchmarks/train)")
+    ap.add_argument("override", nargs="*", metavar="KEY=VALUE", help="extra train.py overrides for both runs")
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    out = Path(args.out)
+def run_benchmark(args: argparse.Namespace) -> int:
+    out = Path(args.out or project_root() / "artifacts" / "benchmarks" / "train")
+    args.out = str(out)  # recorded with the other settings
     out.mkdir(parents=True, exist_ok=True)
     previous = out / "benchmark_train.json"
     baseline = None
@@ -159,7 +162,7 @@ def main(argv=None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
         print(f"reusing the baseline of {previous} (provenance identical)")
-    results = [baseline or run("baseline", args, out), run("project", args, out)]
+    results = [baseline or run_training("baseline", args, out), run_training("project", args, out)]
     target = results[0]["final_dev_f1"]
     for r in results:
         r["time_to_baseline_f1_s"] = time_to_reach(r["curve"], target)
@@ -178,13 +181,9 @@ def main(argv=None) -> int:
         print(f"{r['name']:<10} {r['sentences_per_s']:>8.1f} {r['tokens_per_s']:>8.0f} {r['peak_rss_mb']:>8.0f} "
               f"{r['final_dev_f1']:>7.4f} {t if t is not None else float('nan'):>12.1f} "
               f"{f'{ratio:.2f}x' if ratio else 'n/a':>9}")
-    record = {"args": vars(args), "provenance": provenance(ROOT), "results": results}
+    record = {"args": vars(args), "provenance": provenance(project_root()), "results": results}
     tmp = previous.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     tmp.replace(previous)
     print(f"\nfull results: {previous}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

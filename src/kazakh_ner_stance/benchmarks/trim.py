@@ -5,7 +5,7 @@ resident memory is the process's own): it imports torch and transformers, record
 resident memory, then loads the tokenizer and the model from the folder and records the time
 and the peak resident memory (ru_maxrss). The first folder is the baseline of the ratios.
 
-    python scripts/benchmark_trim.py [--models DIR DIR ...] [--repeat 3] [--out FILE.json]
+    kns-bench trim [--models DIR DIR ...] [--repeat 3] [--out FILE.json]
 
 Defaults: artifacts/models/e5_small_offline (baseline) and artifacts/models/e5_small_trimmed.
 """
@@ -19,7 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kazakh_ner_stance.config import project_root
+from ..config import project_root
+from ..errors import KnsError
 
 CHILD = r"""
 import json, resource, sys, time
@@ -57,7 +58,7 @@ def measure_load(model_dir: Path, repeat: int) -> dict:
     for _ in range(repeat):
         proc = subprocess.run([sys.executable, "-c", CHILD, str(model_dir)], capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
-            raise SystemExit(f"loading {model_dir} failed:\n{proc.stderr[-2000:]}")
+            raise KnsError(f"loading {model_dir} failed:\n{proc.stderr[-2000:]}")
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     med["load_s"] = statistics.median(r["tokenizer_s"] + r["model_s"] for r in runs)
@@ -85,14 +86,17 @@ def static_facts(model_dir: Path) -> dict:
             "folder_bytes": sum(files.values())}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--models", nargs="+", type=Path, default=None,
+                    help="model folders, the first the baseline of the ratios (default: "
+                         "artifacts/models/e5_small_offline artifacts/models/e5_small_trimmed)")
+    ap.add_argument("--repeat", type=int, default=3, help="fresh-process loads per model (median reported)")
+    ap.add_argument("--out", type=Path, help="also write the rows as JSON")
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
     models = project_root() / "artifacts" / "models"
-    parser.add_argument("--models", nargs="+", type=Path,
-                        default=[models / "e5_small_offline", models / "e5_small_trimmed"])
-    parser.add_argument("--repeat", type=int, default=3, help="fresh-process loads per model (median reported)")
-    parser.add_argument("--out", type=Path, help="also write the rows as JSON")
-    args = parser.parse_args(argv)
+    args.models = args.models or [models / "e5_small_offline", models / "e5_small_trimmed"]
     for d in args.models:
         if not (d / "model.safetensors").is_file():
             print(f"{d} is not a prepared model (no model.safetensors); run scripts/prepare_model.py", file=sys.stderr)
@@ -125,7 +129,3 @@ def main(argv=None) -> int:
     if args.out:
         args.out.write_text(json.dumps({"baseline": base["model"], "rows": rows}, indent=2) + "\n", encoding="utf-8")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

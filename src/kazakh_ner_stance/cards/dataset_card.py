@@ -59,7 +59,7 @@ def card_header(inp: DatasetCardInputs, source_meta: dict) -> str:
 
 
 def render_dataset_card(inp: DatasetCardInputs) -> str:
-    from ..data.build import CITATION
+    from ..data.card import CITATION
     from .validate import split_card
 
     source_meta, body = {}, ""

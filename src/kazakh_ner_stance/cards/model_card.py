@@ -3,7 +3,8 @@ the evaluation's metrics.json and the base model's provenance.
 
 Deterministic: a pure function of its inputs (no dates). The YAML header is produced by
 `huggingface_hub.ModelCardData`, so it is in the canonical form the Hub reads back, and the
-`model-index` carries the evaluation results (CIs are given in the text)."""
+`model-index` carries the evaluation results (CIs are given in the text). The Evaluation
+section and its tables are `cards/model_card_results.py`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from ..labels import entity_types_of
 from ..tasks.registry import TASKS, MetricKind, load_object, metric_kind, metric_parts, metric_value, task_spec
+from .model_card_results import card_table, results_section
 
 KAZNERD_REFERENCE = (
     "Rustem Yeshpanov, Yerbolat Khassanov, Huseyin Atakan Varol. KazNERD: Kazakh Named Entity "
@@ -53,21 +55,6 @@ class ModelCardInputs:
     # The trim record (kns_provenance.json of models.trim) when the vocabulary was trimmed,
     # before fine-tuning (a trimmed base) or at release (publish.py trim=true).
     trimmed_vocabulary: dict | None = None
-
-
-def _fmt(x, digits: int = 4) -> str:
-    return "n/a" if x is None else f"{float(x):.{digits}f}"
-
-
-def _ci(ci) -> str:
-    if not ci or len(ci) != 2 or ci[0] is None:
-        return "n/a"
-    return f"[{float(ci[0]):.4f}, {float(ci[1]):.4f}]"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"
-    return "\n".join(["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def _kind_title(kind: MetricKind) -> str:
@@ -226,7 +213,7 @@ def _training(inp: ModelCardInputs) -> str:
         f"checkpoint by validation score is kept). {inp.provenance_sentence}",
         *([ "", trimmed_vocabulary_paragraph(inp.trimmed_vocabulary)] if inp.trimmed_vocabulary else []),
         "",
-        _table(["setting", "value"], rows),
+        card_table(["setting", "value"], rows),
         "",
         "The full resolved training configuration is in `training_config.yaml` (and, with the "
         "base model's provenance, in `kns_training.json`).",
@@ -300,95 +287,10 @@ def _data(inp: ModelCardInputs) -> str:
     if splits and all(isinstance(v, dict) and "sentences" in v for v in splits.values()):
         rows = [[s, f"{v['sentences']:,}", f"{v.get('tokens', 0):,}", f"{v.get('entities', 0):,}"]
                 for s, v in splits.items()]
-        lines += ["", _table(["split", "sentences", "tokens", "entities"], rows)]
+        lines += ["", card_table(["split", "sentences", "tokens", "entities"], rows)]
     if inp.labels:
         lines += ["", "Labels (`config.json` `id2label`): " + ", ".join(f"`{x}`" for x in inp.labels) + "."]
     return "\n".join(lines)
-
-
-def _part_results(m: dict, level: str) -> list[str]:
-    """The metric tables of one evaluated head, drawn by its metric kind's `card_tables`
-    renderer; `level`: heading marks."""
-    kind = metric_kind(m)
-    return load_object(kind.card_tables)(m, level)
-
-
-def stance_tables(m: dict, level: str) -> list[str]:
-    """The tables of a stance evaluation: macro F1, F_avg and accuracy, then per class."""
-    rows = [
-        ["macro F1", _fmt((m.get("macro") or {}).get("f1")), _ci((m.get("macro") or {}).get("f1_ci"))],
-        ["F_avg", _fmt((m.get("f_avg") or {}).get("value")), _ci((m.get("f_avg") or {}).get("ci"))],
-        ["accuracy", _fmt(m.get("accuracy")), _ci(m.get("accuracy_ci"))],
-    ]
-    per = [[k, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
-            str(v.get("support"))] for k, v in (m.get("per_class") or {}).items()]
-    return [_table(["metric", "value", "CI"], rows), "", f"{level} Per class", "",
-            _table(["class", "precision", "recall", "F1", "F1 CI", "support"], per)]
-
-
-def ner_tables(m: dict, level: str) -> list[str]:
-    """The tables of an NER evaluation: micro/macro scores, then per entity type."""
-    micro, macro = m.get("micro") or {}, m.get("macro") or {}
-    rows = [
-        ["micro F1 (strict IOB2 entities)", _fmt(micro.get("f1")), _ci(micro.get("f1_ci"))],
-        ["micro precision", _fmt(micro.get("precision")), "–"],
-        ["micro recall", _fmt(micro.get("recall")), "–"],
-        ["macro F1 over types", _fmt(macro.get("f1")), _ci(macro.get("f1_ci"))],
-        ["token accuracy", _fmt(m.get("token_accuracy")), "–"],
-    ]
-    per_type = m.get("per_type") or {}
-    per = [[t, _fmt(v.get("precision")), _fmt(v.get("recall")), _fmt(v.get("f1")), _ci(v.get("f1_ci")),
-            str(v.get("support"))]
-           for t, v in sorted(per_type.items(), key=lambda kv: (-int(kv[1].get("support") or 0), kv[0]))]
-    return [
-        _table(["metric", "value", "CI"], rows),
-        "",
-        f"{level} Per entity type",
-        "",
-        "An entity counts as correct only when its type, first and last word all match (strict IOB2, "
-        "`seqeval` mode=strict). Types with small support have wide intervals.",
-        "",
-        _table(["type", "precision", "recall", "F1", "F1 CI", "support"], per) if per else "(no entities)",
-    ]
-
-
-def _results(inp: ModelCardInputs) -> str:
-    top = inp.metrics
-    parts = metric_parts(top, inp.task)
-    first = parts[0][2]
-    boot = first.get("bootstrap") or {}
-    conf = boot.get("confidence", 0.95)
-    n_boot = boot.get("n")
-    ci_text = (
-        f"Brackets: {conf:.0%} bootstrap confidence intervals ({n_boot} resamples of sentences or items, seed "
-        f"{boot.get('seed')})." if n_boot else "No confidence intervals were computed (bootstrap.n=0)."
-    )
-    split = top.get("split") or first.get("split")
-    body = ["## Evaluation", ""]
-    for _, title, m in parts:
-        what = f"{m.get('n_sentences')} {metric_kind(m).unit}"
-        if title is None:
-            body += [f"On the `{split}` split of {inp.dataset_name} ({what}), with `python scripts/evaluate.py`. "
-                     f"{ci_text}", ""]
-            body += _part_results(m, "###")
-        else:
-            if m is first:
-                body += [f"On the `{split}` split of {inp.dataset_name}, with `python scripts/evaluate.py`; one "
-                         f"table per head. {ci_text}", ""]
-            body += [f"### {title[0].upper() + title[1:]} ({what})", ""] + _part_results(m, "####") + [""]
-    body += ["", "The full evaluation (error analysis, confusions) is in `metrics.json`."]
-    if inp.verification:
-        v = inp.verification
-        # A single-kind task re-scores in its kind's unit; a multi-part one (joint) re-scores sentences.
-        kind = task_spec(inp.task).metric_kind
-        body += [
-            "",
-            f"Release check: the uploaded folder was reloaded offline and re-scored on {v.get('n_sentences')} "
-            f"{kind.unit if kind else 'sentences'} of `{v.get('split')}` (ids in "
-            "`verification.json`); its predictions equal the "
-            "source checkpoint's, and every file's SHA-256 is listed in `kns_manifest.json`.",
-        ]
-    return "\n".join(body)
 
 
 def trimmed_vocabulary_paragraph(t: dict) -> str:
@@ -451,7 +353,7 @@ def _limitations(inp: ModelCardInputs) -> str:
 
 
 def _citation(inp: ModelCardInputs) -> str:
-    from ..data.build import CITATION
+    from ..data.card import CITATION
 
     lines = [
         "## Citation",
@@ -495,7 +397,7 @@ def render_model_card(inp: ModelCardInputs) -> str:
         _usage(inp),
         _data(inp),
         _training(inp),
-        _results(inp),
+        results_section(inp.metrics, inp.task, inp.dataset_name, inp.verification),
         _limitations(inp),
         "## Licence\n\n"
         f"`{inp.license}`. The weights derive from {inp.base_model} and from KazNERD (CC BY 4.0: attribution "

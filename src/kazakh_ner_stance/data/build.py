@@ -27,11 +27,13 @@ configs/data/kaznerd.yaml):
    (every source sentence ID -> split and status, for joining stance annotations),
    `stats.json` and the dataset card `README.md`. No timestamps or absolute paths are
    written, so the same input and seed give byte-identical files.
+
+Step 1 lives in `data.ner_sources`, step 4 in `data.splitting`, the card in `data.card`, and
+reading a built dataset back (`load_built_dataset`, its fingerprint) in `data.built_dataset`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import logging
@@ -44,48 +46,20 @@ from pathlib import Path
 from ..atomic import replace_dir
 from ..errors import DataValidationError, KnsError, Problem
 from ..labels import ner_label_names as label_names  # O, then B-X, I-X per type in config order
-from .download import download_files, sha256_file
+from .built_dataset import compute_fingerprint, is_built_dataset
+from .card import CITATION
+from .download import sha256_file
 from .iob2 import ORPHAN_POLICIES, Sentence, read_iob2
+from .ner_sources import resolve_sources
 from .normalize import NormalizeReport, normalize_sentences
+from .splitting import SPLITS, _Record, assign_splits, dedup_and_leakage
+
+# Reading a built dataset back (data.built_dataset), the split helpers (data.splitting) and source
+# discovery (data.ner_sources) are also named here, for the modules that import them from data.build.
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
-# Accepted file names per split, in order of preference (sentence-ID variants first).
-SPLIT_FILE_NAMES = {"train": ("train",), "validation": ("valid", "dev", "validation"), "test": ("test",)}
-FILE_PATTERNS = ("IOB2_{name}_sentid.txt", "IOB2_{name}2.txt", "with_sentID/IOB2_{name}2.txt", "IOB2_{name}.txt")
 FORMAT_VERSION = 1
-BUILD_COMMAND = "python scripts/build_dataset.py"
-
-
-# --------------------------------------------------------------------------- sources
-
-
-def discover_sources(source_dir: str | Path) -> tuple[dict[str, Path], list[dict]]:
-    """Map split -> file for the IOB2 files in `source_dir`, plus the candidates not used."""
-    source_dir = Path(source_dir)
-    found: dict[str, Path] = {}
-    ignored: list[dict] = []
-    for split in SPLITS:
-        for name in SPLIT_FILE_NAMES[split]:
-            for pattern in FILE_PATTERNS:
-                path = source_dir / pattern.format(name=name)
-                if not path.is_file():
-                    continue
-                if split not in found:
-                    found[split] = path
-                else:
-                    ignored.append(
-                        {
-                            "file": path.relative_to(source_dir).as_posix(),
-                            "reason": f"{found[split].relative_to(source_dir).as_posix()} is used for {split}",
-                        }
-                    )
-    return found, ignored
-
-
-def _expected_files() -> str:
-    return ", ".join(p.format(name="{train,valid,test}") for p in FILE_PATTERNS)
 
 
 # --------------------------------------------------------------------------- options
@@ -151,166 +125,6 @@ class BuildOptions:
             raise KnsError("data.entity_types must be a non-empty list without repeats")
 
 
-def _resolve_sources(opt: BuildOptions) -> tuple[dict[str, Path], list[dict], dict]:
-    """(split -> file, ignored candidates, origin) from source_dir, else from the pinned download."""
-    reason = None
-    if opt.source_dir is not None:
-        if opt.source_dir.is_dir():
-            found, ignored = discover_sources(opt.source_dir)
-            if found:
-                return found, ignored, {"kind": "directory"}
-            reason = f"data.source_dir={opt.source_dir} holds none of {_expected_files()}"
-        else:
-            reason = f"data.source_dir={opt.source_dir} does not exist"
-    else:
-        reason = "no data.source_dir given"
-    dl = opt.download or {}
-    if not dl.get("enabled") or not dl.get("sha256"):
-        raise KnsError(f"{reason} (and data.download.enabled is false)")
-    log.warning("%s; downloading the pinned files of %s@%s", reason, dl.get("repo"), dl.get("commit"))
-    try:
-        dest = download_files(dl["base_url"], dl["sha256"], dl["cache_dir"], progress=opt.progress)
-    except KnsError as err:
-        raise KnsError(f"{reason}, and the pinned download failed: {err}") from err
-    found, ignored = discover_sources(dest)
-    if not found:
-        raise KnsError(f"the download into {dest} produced none of {_expected_files()}")
-    return found, ignored, {"kind": "download", "base_url": dl["base_url"]}
-
-
-# --------------------------------------------------------------------------- splitting
-
-
-@dataclass
-class _Record:
-    sent: Sentence
-    source_split: str
-    key: str
-    split: str = ""
-    status: str = "kept"
-    kept_sent_id: str = ""
-
-
-def _seeded_order(keys: list[str], seed: int) -> list[str]:
-    def rank(key: str) -> bytes:
-        return hashlib.blake2b(f"{seed}\x1e{key}".encode(), digest_size=16).digest()
-
-    return sorted(keys, key=rank)
-
-
-def _cut(keys: list[str], shares: dict[str, float], seed: int) -> dict[str, str]:
-    """Assign each unique key to a split: seeded order, then consecutive slices by share."""
-    ordered = _seeded_order(keys, seed)
-    total = sum(shares.values())
-    names = list(shares)
-    assignment: dict[str, str] = {}
-    start = 0
-    for i, name in enumerate(names):
-        if i == len(names) - 1:
-            stop = len(ordered)
-        else:
-            stop = start + round(len(ordered) * shares[name] / total)
-        for key in ordered[start:stop]:
-            assignment[key] = name
-        start = stop
-    return assignment
-
-
-def split_groups(records: list[_Record], variant_id_pattern: str | None) -> dict[str, str]:
-    """Map each record key to its group key: records with identical tokens, or whose sentence
-    IDs are variants of one sentence (same `variant_id_pattern` group), form one group
-    (union-find), and a group is never divided between splits."""
-    import re
-
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(a: str, b: str) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    pattern = re.compile(variant_id_pattern) if variant_id_pattern else None
-    first_of_variant: dict[str, str] = {}
-    for r in records:
-        find(r.key)
-        if pattern and r.sent.sent_id:
-            m = pattern.match(r.sent.sent_id)
-            if m:
-                variant = m.group(1)
-                if variant in first_of_variant:
-                    union(first_of_variant[variant], r.key)
-                else:
-                    first_of_variant[variant] = r.key
-    return {r.key: find(r.key) for r in records}
-
-
-def assign_splits(records: list[_Record], present: list[str], ratios: dict, seed: int,
-                  variant_id_pattern: str | None = None) -> str:
-    """Fill `record.split`; returns a one-line description of how the splits were made."""
-    if len(present) == 1:
-        group = split_groups(records, variant_id_pattern)
-        assignment = _cut(list(dict.fromkeys(group[r.key] for r in records)), dict(ratios), seed)
-        for r in records:
-            r.split = assignment[group[r.key]]
-        shares = "/".join(f"{round(ratios[s] * 100):g}" for s in SPLITS)
-        variants = (f"; sentence-ID variants (/{variant_id_pattern}/) share a split" if variant_id_pattern else "")
-        return (f"seeded {shares} split (seed {seed}) of the {present[0]} source; identical sentences share a "
-                f"split{variants}")
-    if set(present) == set(SPLITS):
-        for r in records:
-            r.split = r.source_split
-        return "train/validation/test as given by the source files"
-    if "train" not in present:
-        raise KnsError(
-            f"found only the {' and '.join(present)} split files; give a train file, all three, or a single split "
-            "to be divided"
-        )
-    missing = [s for s in SPLITS if s not in present]
-    train = [r for r in records if r.source_split == "train"]
-    group = split_groups(train, variant_id_pattern)
-    assignment = _cut(list(dict.fromkeys(group[r.key] for r in train)), {s: ratios[s] for s in ("train", *missing)}, seed)
-    for r in records:
-        r.split = assignment[group[r.key]] if r.source_split == "train" else r.source_split
-    return f"{' and '.join(missing)} carved out of train by a seeded split (seed {seed}); other splits as given"
-
-
-def dedup_and_leakage(records: list[_Record], dedup: bool, remove_leakage: bool) -> dict:
-    """Mark duplicates and leaked sentences (`record.status`); returns counts per split."""
-    removed = {"duplicates": dict.fromkeys(SPLITS, 0), "leakage": dict.fromkeys(SPLITS, 0)}
-    conflicting = 0
-    first_in_split: dict[tuple[str, str], _Record] = {}
-    owner: dict[str, _Record] = {}  # key -> first kept record in an earlier split
-    for split in SPLITS:
-        for r in (r for r in records if r.split == split):
-            if remove_leakage and r.key in owner and owner[r.key].split != split:
-                twin = owner[r.key]
-                r.status, r.kept_sent_id, r.split = "leakage", twin.sent.sent_id or "", twin.split
-                removed["leakage"][split] += 1
-                continue
-            seen = first_in_split.get((split, r.key))
-            if seen is not None:
-                if seen.sent.tags != r.sent.tags:
-                    conflicting += 1
-                if dedup:
-                    r.status, r.kept_sent_id = "duplicate", seen.sent.sent_id or ""
-                    removed["duplicates"][split] += 1
-                    continue
-            else:
-                first_in_split[(split, r.key)] = r
-            r.status, r.kept_sent_id = "kept", r.sent.sent_id or ""
-            owner.setdefault(r.key, r)
-    removed["duplicates_with_different_tags"] = conflicting
-    removed["total"] = sum(removed["duplicates"].values()) + sum(removed["leakage"].values())
-    return removed
-
-
 # --------------------------------------------------------------------------- writing
 
 
@@ -336,30 +150,12 @@ def _split_stats(records: list[_Record], entity_types: list[str]) -> dict:
     }
 
 
-def compute_fingerprint(dataset_dir: str | Path) -> str:
-    """SHA-256 over the splits' data-*.arrow files and features (what training reads; not the cache-*.arrow
-    files that `Dataset.map` leaves beside them, which would change the fingerprint after a run)."""
-    dataset_dir = Path(dataset_dir)
-    splits = json.loads((dataset_dir / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
-    digest = hashlib.sha256()
-    for split in splits:
-        info = json.loads((dataset_dir / split / "dataset_info.json").read_text(encoding="utf-8"))
-        digest.update(f"split={split}\nfeatures={json.dumps(info.get('features'), sort_keys=True)}\n".encode())
-        for arrow in sorted((dataset_dir / split).glob("data-*.arrow")):
-            digest.update(f"{arrow.name}={sha256_file(arrow)}\n".encode())
-    return digest.hexdigest()
-
-
-def _is_built_dataset(path: Path) -> bool:
-    return (path / "dataset_dict.json").is_file()
-
-
 def _check_out_dir(opt: BuildOptions) -> None:
     out = opt.out_dir
     if out.exists():
         if not opt.overwrite:
             raise KnsError(f"{out} exists; pass overwrite=true to replace it or choose another out_dir")
-        if not out.is_dir() or (any(out.iterdir()) and not _is_built_dataset(out)):
+        if not out.is_dir() or (any(out.iterdir()) and not is_built_dataset(out)):
             raise KnsError(f"{out} exists and is not a built dataset; refusing to replace it (choose another out_dir)")
 
 
@@ -370,7 +166,7 @@ def build_ner_dataset(opt: BuildOptions) -> dict:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     _check_out_dir(opt)
-    src = _Sources(*_resolve_sources(opt))
+    src = _Sources(*resolve_sources(opt))
     bar = tqdm(total=len(src.present) + 6, desc="build_dataset", unit="step", disable=not opt.progress)
     with _timed(timings, "read"):
         read = _read_and_validate(opt, src, bar)
@@ -622,66 +418,7 @@ def _write_assignment(records: list[_Record], path: Path) -> None:
     pq.write_table(table, path)
 
 
-# --------------------------------------------------------------------------- reading back
-
-
-def _require_built(dataset_dir: str | Path) -> Path:
-    path = Path(dataset_dir)
-    if not _is_built_dataset(path):
-        raise KnsError(
-            f"no built dataset at {path}; build it first with: {BUILD_COMMAND} out_dir={path} "
-            "(add data=<name> for a dataset other than KazNERD)"
-        )
-    return path
-
-
-def load_built_dataset(dataset_dir: str | Path):
-    """The built DatasetDict (splits train, validation, test), or KnsError with the build command."""
-    import datasets
-
-    path = _require_built(dataset_dir)
-    dataset = datasets.load_from_disk(str(path))
-    if not isinstance(dataset, datasets.DatasetDict) or set(dataset) != set(SPLITS):
-        raise KnsError(f"{path} is not a built dataset with splits {SPLITS}; rebuild it with {BUILD_COMMAND}")
-    missing = {"sent_id", "tokens"} - set(dataset["train"].column_names)
-    if missing:
-        raise KnsError(f"{path} lacks columns {sorted(missing)}; rebuild it with {BUILD_COMMAND}")
-    return datasets.DatasetDict({s: dataset[s] for s in SPLITS})
-
-
-def dataset_fingerprint(dataset_dir: str | Path) -> str:
-    """Stable hash of the built data (arrow content + features); training stores it in checkpoints."""
-    return compute_fingerprint(_require_built(dataset_dir))
-
-
-def load_split_assignment(dataset_dir: str | Path) -> dict[str, str]:
-    """Source sentence ID -> split where its text lives (duplicates and leaked copies included)."""
-    import pyarrow.parquet as pq
-
-    path = _require_built(dataset_dir) / "split_assignment.parquet"
-    if not path.is_file():
-        raise KnsError(f"{path} is missing; rebuild the dataset with {BUILD_COMMAND}")
-    table = pq.read_table(path, columns=["sent_id", "split"]).to_pydict()
-    return dict(zip(table["sent_id"], table["split"]))
-
-
-def load_stats(dataset_dir: str | Path) -> dict:
-    return json.loads((_require_built(dataset_dir) / "stats.json").read_text(encoding="utf-8"))
-
-
 # --------------------------------------------------------------------------- entry point
-
-
-CITATION = """@inproceedings{yeshpanov-etal-2022-kaznerd,
-    title = "{K}az{NERD}: {K}azakh Named Entity Recognition Dataset",
-    author = "Yeshpanov, Rustem and Khassanov, Yerbolat and Varol, Huseyin Atakan",
-    booktitle = "Proceedings of the Thirteenth Language Resources and Evaluation Conference",
-    year = "2022",
-    address = "Marseille, France",
-    publisher = "European Language Resources Association",
-    pages = "417--426",
-    url = "https://aclanthology.org/2022.lrec-1.44",
-}"""
 
 
 def format_stats_table(stats: dict, out_dir: str | Path | None = None) -> str:

@@ -12,6 +12,17 @@ ATTRIBUTION = (
     "Proceedings of LREC 2022, pages 417–426."
 )
 
+CITATION = """@inproceedings{yeshpanov-etal-2022-kaznerd,
+    title = "{K}az{NERD}: {K}azakh Named Entity Recognition Dataset",
+    author = "Yeshpanov, Rustem and Khassanov, Yerbolat and Varol, Huseyin Atakan",
+    booktitle = "Proceedings of the Thirteenth Language Resources and Evaluation Conference",
+    year = "2022",
+    address = "Marseille, France",
+    publisher = "European Language Resources Association",
+    pages = "417--426",
+    url = "https://aclanthology.org/2022.lrec-1.44",
+}"""
+
 
 def _size_category(n: int) -> str:
     for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
@@ -28,8 +39,6 @@ def _table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> s
 
 
 def render_card(stats: dict) -> str:
-    from .build import CITATION
-
     splits = stats["splits"]
     total_sentences = sum(splits[s]["sentences"] for s in SPLITS)
     upstream = stats.get("upstream") or {}
@@ -135,7 +144,7 @@ Files: `dataset_dict.json` and one folder per split (`datasets.load_from_disk`),
 `parquet/{{train,validation,test}}.parquet`, `split_assignment.parquet`, `stats.json`.
 
 ```python
-from kazakh_ner_stance.data.build import load_built_dataset
+from kazakh_ner_stance.data.built_dataset import load_built_dataset
 dataset = load_built_dataset("path/to/this/folder")
 ```
 

@@ -324,7 +324,7 @@ CITATIONS = """\
 
 
 def _card(stats: Mapping, data_cfg) -> str:
-    from .stance_dataset import markdown_table
+    from .markdown import markdown_table
 
     rows = [[src, stats["by_source"][src], stats["documents"][src]] for src in stats["by_source"]]
     return "\n".join([

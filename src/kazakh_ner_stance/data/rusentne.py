@@ -174,7 +174,7 @@ def char_span_to_tokens(sentence: str, start: int, end: int) -> tuple[list[str],
 def rusentne_features():
     from datasets import Features, Value
 
-    from .stance_dataset import stance_features
+    from .stance_rows import stance_features
 
     feats = dict(stance_features())
     feats["lang"] = Value("string")
@@ -185,7 +185,7 @@ def rusentne_features():
 def _carve_dev(rows: list[dict], share: float, seed: int) -> None:
     """Mark a seeded `share` of the train rows as validation, grouped by sentence text (the
     NER builder's seeded cut, so the same seed gives the same split everywhere)."""
-    from ..data.build import _cut
+    from .splitting import _cut
 
     keys = list(dict.fromkeys(r["sentence"] for r in rows))
     assignment = _cut(keys, {"train": 1.0 - share, "validation": share}, seed)
@@ -271,7 +271,7 @@ def build_rows(data_cfg) -> tuple[dict[str, list[dict]], dict]:
 
 
 def _card(stats: Mapping, files: Mapping[str, str]) -> str:
-    from .stance_dataset import markdown_table
+    from .markdown import markdown_table
 
     rows = [[s, *(stats["labels"][s][lab] for lab in STANCE_LABELS), stats["rows"][s], stats["sentences"][s]]
             for s in SPLITS]

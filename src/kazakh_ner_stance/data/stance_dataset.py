@@ -11,6 +11,8 @@ The built stance dataset follows the NER dataset's splits: a sentence is in the 
 both, because each item takes the split of its sentence in the built NER DatasetDict (built
 first when missing). A `joint` DatasetDict holds each annotated sentence with its NER tags and
 the stance of each annotated target span.
+
+The rows and their features are `data.stance_rows`; the card text is `data.stance_cards`.
 """
 
 from __future__ import annotations
@@ -20,19 +22,21 @@ import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from ..atomic import replace_dir
 from ..errors import DataValidationError, KnsError, Problem
 from ..labels import STANCE_LABELS, TARGET_TYPES, ner_label_names
+from ..stance_annotation import weak_label_evaluation, weak_labels
+from ..stance_annotation.agreement import pair_agreement
+from .markdown import markdown_table
+from .stance_cards import card_text, joint_sections, stance_sections
 from .stance_join import join_records, split_assignment
-from .stance_layer import StanceRecord, read_double, read_standoff
+from .stance_layer import read_double, read_standoff
+from .stance_rows import SPLITS, PlacedRows, add_untargeted_sentences, build_rows, joint_features, stance_features
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "validation", "test")
 
 
 # --------------------------------------------------------------------------- statistics
@@ -67,13 +71,6 @@ def label_stats(items: Iterable[Mapping]) -> dict:
     }
 
 
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(str(c) for c in row) + " |")
-    return "\n".join(lines)
-
-
 def stats_tables(stats: Mapping) -> str:
     """Markdown: label distribution per split and per target type."""
     head = ["", *STANCE_LABELS, "total"]
@@ -94,124 +91,6 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-# --------------------------------------------------------------------------- features / rows
-
-
-def stance_features():
-    from datasets import ClassLabel, Features, List, Value
-
-    return Features(
-        {
-            "id": Value("string"),
-            "sent_id": Value("string"),
-            "tokens": List(Value("string")),
-            "start": Value("int32"),
-            "end": Value("int32"),
-            "target": Value("string"),
-            "target_type": Value("string"),
-            "label": ClassLabel(names=list(STANCE_LABELS)),
-            "split": Value("string"),
-            "annotator": Value("string"),
-        }
-    )
-
-
-def joint_features(ner_label_names: Sequence[str]):
-    from datasets import ClassLabel, Features, List, Value
-
-    return Features(
-        {
-            "sent_id": Value("string"),
-            "tokens": List(Value("string")),
-            "ner_tags": List(ClassLabel(names=list(ner_label_names))),
-            "targets": List(
-                {
-                    "start": Value("int32"),
-                    "end": Value("int32"),
-                    "target": Value("string"),
-                    "type": Value("string"),
-                    "label": ClassLabel(names=list(STANCE_LABELS)),
-                }
-            ),
-            "split": Value("string"),
-        }
-    )
-
-
-def build_rows(
-    records: Sequence[StanceRecord], sentences: Mapping[str, object], assignment: Mapping[str, str]
-) -> tuple[dict[str, list[dict]], dict[str, list[dict]], list[StanceRecord]]:
-    """Stance rows and joint rows per split; records whose sentence has no split come back."""
-    stance: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    by_sentence: dict[str, list[StanceRecord]] = defaultdict(list)
-    unassigned: list[StanceRecord] = []
-    for rec in sorted(records, key=lambda r: (r.sent_id, r.start, r.end)):
-        split = assignment.get(rec.sent_id)
-        if split is None:
-            unassigned.append(rec)
-            continue
-        sentence = sentences[rec.sent_id]
-        stance[split].append(
-            {
-                "id": f"{rec.sent_id}:{rec.start}-{rec.end}",
-                "sent_id": rec.sent_id,
-                "tokens": list(sentence.tokens),
-                "start": rec.start,
-                "end": rec.end,
-                "target": rec.target,
-                "target_type": rec.type,
-                "label": rec.label,
-                "split": split,
-                "annotator": rec.annotator or "",
-            }
-        )
-        by_sentence[rec.sent_id].append(rec)
-    joint: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    for sid, recs in sorted(by_sentence.items()):
-        sentence = sentences[sid]
-        joint[assignment[sid]].append(
-            {
-                "sent_id": sid,
-                "tokens": list(sentence.tokens),
-                "ner_tags": list(sentence.tags),
-                "targets": [
-                    {"start": r.start, "end": r.end, "target": r.target, "type": r.type, "label": r.label}
-                    for r in recs
-                ],
-                "split": assignment[sid],
-            }
-        )
-    return stance, joint, unassigned
-
-
-def add_untargeted_sentences(joint: dict[str, list[dict]], ner_dsd) -> int:
-    """Add every NER-dataset sentence that has no stance target to the joint rows (with an
-    empty `targets` list), so that the joint model's NER head trains on the whole NER train
-    split and is scored on the whole dev/test split, not on the ~30% of sentences that hold a
-    target. Sentences already present (by sent_id or by tokens) are not repeated. Returns the
-    number of sentences added. An empty list is gold, not missing: the stance layer labels every
-    entity of a target type, so a sentence without targets has none."""
-    added = 0
-    for split in SPLITS:
-        if split not in ner_dsd:
-            continue
-        ds = ner_dsd[split]
-        seen_ids = {r["sent_id"] for r in joint[split]}
-        seen_tokens = {tuple(r["tokens"]) for r in joint[split]}
-        feature = ds.features["ner_tags"].feature
-        ids = ds["sent_id"] if "sent_id" in ds.column_names else [f"{split}-{i}" for i in range(len(ds))]
-        for sid, tokens, tags in zip(ids, ds["tokens"], ds["ner_tags"]):
-            if sid in seen_ids or tuple(tokens) in seen_tokens:
-                continue
-            names = [feature.int2str(int(t)) if not isinstance(t, str) else t for t in tags]
-            joint[split].append({"sent_id": str(sid), "tokens": list(tokens), "ner_tags": names, "targets": [],
-                                 "split": split})
-            seen_tokens.add(tuple(tokens))
-            added += 1
-        joint[split].sort(key=lambda r: r["sent_id"])
-    return added
-
-
 # --------------------------------------------------------------------------- writing
 
 
@@ -223,31 +102,6 @@ def _write_aside(build, out_dir: Path, overwrite: bool) -> None:
         raise KnsError(f"{out_dir} exists; pass overwrite=true to replace it")
     with replace_dir(out_dir) as tmp:
         build(tmp)
-
-
-def _card(
-    title: str, body_sections: Sequence[str], cfg_summary: Mapping, license_: str = "cc-by-4.0"
-) -> str:
-    header = (
-        "---\n"
-        f"license: {license_}\n"
-        "language:\n- kk\n"
-        "task_categories:\n- text-classification\n- token-classification\n"
-        "pretty_name: " + title + "\n---\n\n"
-    )
-    prov = "\n".join(f"- {k}: `{v}`" for k, v in cfg_summary.items())
-    return header + f"# {title}\n\n" + "\n\n".join(body_sections) + "\n\n## Provenance\n\n" + prov + "\n"
-
-
-LABEL_DEFINITION = """\
-Each item is one KazNERD sentence and one **target**, a named-entity span of the sentence
-(token offsets `start`/`end`, end exclusive) of type PERSON, ORGANISATION, GPE, NORP, EVENT,
-PROJECT, LAW, FACILITY, LOCATION or PRODUCT. The label answers: *reading only this sentence,
-does it express or clearly imply an attitude toward the target?* `FAVOR` (support, approval,
-praise, gratitude, welcome, honours), `AGAINST` (opposition, criticism, condemnation,
-accusation, distrust) or `NONE` (neutral reporting, or an attitude about something else).
-Full definition: `docs/stance-labels.md` of the shared project docs. Label ids:
-`ClassLabel(names=["NONE", "FAVOR", "AGAINST"])` (0, 1, 2)."""
 
 
 # --------------------------------------------------------------------------- the build
@@ -331,7 +185,8 @@ def _ner_dataset(cfg) -> _NerSplits:
     """The built NER dataset whose splits the stance data follows (built first when missing)."""
     from omegaconf import OmegaConf
 
-    from ..data import build as ner_build
+    from . import build as ner_build
+    from .built_dataset import dataset_fingerprint, load_built_dataset, load_split_assignment
 
     st = cfg.data.stance
     ner_dir = Path(str(st.ner_dataset_dir))
@@ -343,32 +198,16 @@ def _ner_dataset(cfg) -> _NerSplits:
         plain["data"].update({"task": "ner", "name": str(_cfg_get(st, "ner_name", "kaznerd")), "dataset_dir": str(ner_dir)})
         plain["out_dir"] = str(ner_dir)
         ner_build.run_build_dataset(OmegaConf.create(plain))
-    dsd = ner_build.load_built_dataset(ner_dir)
-    fingerprint = ner_build.dataset_fingerprint(ner_dir)
+    dsd = load_built_dataset(ner_dir)
+    fingerprint = dataset_fingerprint(ner_dir)
     try:
-        assignment = ner_build.load_split_assignment(ner_dir)
+        assignment = load_split_assignment(ner_dir)
     except (KnsError, AttributeError):
         assignment = None
     return _NerSplits(dsd, str(ner_dir), fingerprint, assignment)
 
 
-@dataclass
-class _Placed:
-    """The gold items in the NER dataset's splits, as stance rows and joint rows."""
-
-    stance_rows: dict[str, list[dict]]
-    joint_rows: dict[str, list[dict]]
-    unassigned: list[StanceRecord]  # items whose sentence is in no NER split (dropped)
-    method: str  # how the sentences got their split
-    joint_sentences: str  # all | annotated
-    untargeted: int  # joint sentences added without a target
-
-    @property
-    def items(self) -> list[dict]:
-        return [row for s in SPLITS for row in self.stance_rows[s]]
-
-
-def _place_in_splits(st, records, sentences, ner: _NerSplits) -> _Placed:
+def _place_in_splits(st, records, sentences, ner: _NerSplits) -> PlacedRows:
     """Give each item the NER split of its sentence and make the stance and joint rows; an item
     whose sentence is in no split is dropped with a warning (or, with unassigned=error, refused)."""
     assignment, method = split_assignment(ner.dsd, {r.sent_id: sentences[r.sent_id] for r in records}, ner.recorded)
@@ -387,7 +226,7 @@ def _place_in_splits(st, records, sentences, ner: _NerSplits) -> _Placed:
                 ]
             )
         log.warning("%d item(s) dropped: their sentence is in no NER split (%s)", len(unassigned), listing)
-    return _Placed(stance_rows, joint_rows, unassigned, method, joint_sentences, untargeted)
+    return PlacedRows(stance_rows, joint_rows, unassigned, method, joint_sentences, untargeted)
 
 
 def _double_agreement(records, double) -> dict | None:
@@ -395,14 +234,12 @@ def _double_agreement(records, double) -> dict | None:
     annotators, and a warning per item whose final label differs from the gold one."""
     if double is None:
         return None
-    from ..stance_annotation import annotation
-
     gold_by_key = {r.key: r for r in records}
     mismatch = [d for d in double if d.key in gold_by_key and gold_by_key[d.key].label != d.label]
     for d in mismatch[:20]:
         log.warning("%s: label_final %s differs from the gold label %s", d.where, d.label, gold_by_key[d.key].label)
     pairs = [(d.extra["label_a"], d.extra["label_b"]) for d in double]
-    report = annotation.pair_agreement([a for a, _ in pairs], [b for _, b in pairs])
+    report = pair_agreement([a for a, _ in pairs], [b for _, b in pairs])
     report["items"] = len(double)
     report["not_in_gold"] = sum(1 for d in double if d.key not in gold_by_key)
     report["final_differs_from_gold"] = len(mismatch)
@@ -410,7 +247,7 @@ def _double_agreement(records, double) -> dict | None:
     return report
 
 
-def _dataset_stats(placed: _Placed, double_report: dict | None) -> dict:
+def _dataset_stats(placed: PlacedRows, double_report: dict | None) -> dict:
     all_items = placed.items
     stats = label_stats(all_items)
     stats.update(
@@ -432,15 +269,13 @@ def _dataset_stats(placed: _Placed, double_report: dict | None) -> dict:
 
 def _weak_label_report(st, all_items: list[dict]) -> dict:
     """The weak labelling functions scored against the gold layer (reported in the card)."""
-    from ..stance_annotation import weak_labels
-
     wl_cfg = _cfg_get(st, "weak_labels", {})
     lexicon = weak_labels.load_lexicon(_cfg_get(wl_cfg, "lexicon", "default"))
     lfs = weak_labels.make_lfs(lexicon, **weak_labels.lf_options(wl_cfg))
     wl_items = [
         weak_labels.Item(tokens=r["tokens"], start=r["start"], end=r["end"], type=r["target_type"]) for r in all_items
     ]
-    return weak_labels.evaluate(lfs, wl_items, [r["label"] for r in all_items])
+    return weak_label_evaluation.evaluate(lfs, wl_items, [r["label"] for r in all_items])
 
 
 def _provenance(st, sentid_file: Path, ner: _NerSplits, method: str, double) -> dict:
@@ -482,57 +317,6 @@ def _output_dirs(cfg) -> tuple[Path, Path]:
     return dirs[_STANCE_CONFIG], dirs[_JOINT_CONFIG]
 
 
-def _agreement_markdown(double_report: dict | None) -> str:
-    if not double_report:
-        return ""
-    return (
-        "## Inter-annotator agreement\n\n"
-        f"{double_report['items']} items were labelled by two annotators: observed agreement "
-        f"{double_report['observed']:.3f}, Cohen's kappa {double_report['kappa']:.3f}; per class: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in double_report["kappa_per_class"].items())
-        + f". {double_report['adjudicated']} disagreements were adjudicated."
-    )
-
-
-def _stance_sections(stats: dict, placed: _Placed, counts_md: str, wl_md: str, joint_dir: Path) -> list[str]:
-    everything = placed.joint_sentences == "all"
-    return [
-        "Stance toward named-entity targets in Kazakh sentences of KazNERD (Yeshpanov, "
-        "Khassanov, Varol, LREC 2022; CC BY 4.0). Each item is a sentence, a target span and a "
-        "stance label; the splits follow the NER dataset's splits by sentence.",
-        "## Labels\n\n" + LABEL_DEFINITION,
-        "## Statistics\n\n" + counts_md
-        + f"\n\n{stats['items']} items over {stats['sentences']} sentences"
-        + (f"; {len(placed.unassigned)} item(s) dropped (sentence in no NER split)." if placed.unassigned else "."),
-        _agreement_markdown(stats["agreement"]),
-        "## Weak labels against the gold layer\n\n" + wl_md,
-        "## Joint variant\n\n"
-        f"`{joint_dir.name}`: "
-        + ("every sentence of the NER dataset" if everything else "each annotated sentence")
-        + " with its NER tags and a `targets` list (start, end, target, type, stance label)"
-        + ("; sentences without a target have an empty list." if everything else "."),
-    ]
-
-
-def _joint_sections(placed: _Placed, counts_md: str) -> list[str]:
-    everything = placed.joint_sentences == "all"
-    return [
-        ("Every sentence of the KazNERD NER dataset" if everything
-         else "KazNERD sentences that carry stance annotation")
-        + ", each with its NER tags (IOB2, the NER dataset's label names) and the stance of each "
-        "annotated target span. Splits follow the NER dataset by sentence."
-        + (f" {placed.untargeted} sentences hold no target (entities of other types only, or none) and "
-           "have an empty `targets` list: the stance layer labels every entity of a target "
-           "type, so an empty list is gold, and these sentences train and score the NER head."
-           if everything else ""),
-        "## Labels\n\n" + LABEL_DEFINITION,
-        "## Statistics\n\n"
-        + markdown_table(["split", "sentences"], [[s, len(placed.joint_rows[s])] for s in SPLITS])
-        + "\n\n"
-        + counts_md,
-    ]
-
-
 def _save_dataset(tmp: Path, rows: Mapping[str, list[dict]], features, title: str, sections: Sequence[str],
                   provenance: Mapping, stats: Mapping) -> None:
     """One DatasetDict (a split per SPLITS) with its card and stats.json, into `tmp`."""
@@ -540,33 +324,29 @@ def _save_dataset(tmp: Path, rows: Mapping[str, list[dict]], features, title: st
 
     dsd = DatasetDict({s: Dataset.from_list(rows[s], features=features) for s in SPLITS})
     dsd.save_to_disk(str(tmp))
-    (tmp / "README.md").write_text(_card(title, [s for s in sections if s], provenance), encoding="utf-8")
+    (tmp / "README.md").write_text(card_text(title, [s for s in sections if s], provenance), encoding="utf-8")
     (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def _write_datasets(cfg, stats: dict, placed: _Placed, stance_dir: Path, joint_dir: Path, wl_report: dict) -> str:
+def _write_datasets(cfg, stats: dict, placed: PlacedRows, stance_dir: Path, joint_dir: Path, wl_report: dict) -> str:
     """Write the stance and the joint dataset aside and swap each into place; returns the
     label-count tables (markdown) that both cards hold."""
-    from ..stance_annotation import weak_labels
-
     names = ner_label_names(list(cfg.data.entity_types))
     overwrite = bool(_cfg_get(cfg, "overwrite", True))
     counts_md = stats_tables(stats)
-    stance_sections = _stance_sections(stats, placed, counts_md, weak_labels.report_markdown(wl_report), joint_dir)
-    joint_sections = _joint_sections(placed, counts_md)
+    stance_card = stance_sections(stats, placed, counts_md, weak_label_evaluation.report_markdown(wl_report), joint_dir)
+    joint_card = joint_sections(placed, counts_md)
     provenance = stats["provenance"]
     _write_aside(lambda tmp: _save_dataset(tmp, placed.stance_rows, stance_features(), "KazNERD stance",
-                                           stance_sections, provenance, stats), stance_dir, overwrite)
+                                           stance_card, provenance, stats), stance_dir, overwrite)
     _write_aside(lambda tmp: _save_dataset(tmp, placed.joint_rows, joint_features(names),
-                                           "KazNERD joint NER + stance", joint_sections, provenance, stats),
+                                           "KazNERD joint NER + stance", joint_card, provenance, stats),
                  joint_dir, overwrite)
     return counts_md
 
 
 def _print_summary(stance_dir: Path, joint_dir: Path, counts_md: str, wl_report: dict) -> None:
-    from ..stance_annotation import weak_labels
-
     print(f"stance dataset: {stance_dir}\njoint dataset: {joint_dir}")
     print(counts_md)
     print()
-    print(weak_labels.report_text(wl_report))
+    print(weak_label_evaluation.report_text(wl_report))

@@ -41,7 +41,7 @@ SPLITS = ("train", "validation", "test")
 def v2_features():
     from datasets import Features, Value
 
-    from .stance_dataset import stance_features
+    from .stance_rows import stance_features
 
     feats = dict(stance_features())
     for name in ("lang", "origin", "source", "group", "source_id"):
@@ -65,7 +65,7 @@ def kaznerd_rows(dsd, variant_id_pattern: str | None) -> list[dict]:
 
 
 def news_rows(layer: Sequence[Mapping], sentences: Mapping[str, object], shares: Mapping[str, float], seed: int) -> list[dict]:
-    from .build import _cut
+    from .splitting import _cut
 
     docs = sorted({r["doc_id"] for r in layer})
     split_of_doc = _cut(docs, dict(shares), seed)
@@ -111,7 +111,7 @@ def count_table(rows: Sequence[Mapping]) -> dict:
 
 
 def _ensure_kaznerd_stance(cfg):
-    from .build import load_built_dataset
+    from .built_dataset import load_built_dataset
     from .stance_dataset import run_build_stance_dataset
 
     stance_dir = Path(str(cfg.data.stance.stance_dir))
@@ -159,7 +159,7 @@ def build_rows(cfg) -> tuple[dict[str, list[dict]], dict]:
 
 
 def _card(stats: Mapping, agreement: Mapping | None) -> str:
-    from .stance_dataset import markdown_table
+    from .markdown import markdown_table
 
     table = [[k, *(v.get(lab, 0) for lab in STANCE_LABELS)] for k, v in stats["counts"].items()]
     lines = [

@@ -131,7 +131,7 @@ def load_eval_data(cfg: DictConfig) -> EvalData:
 
 def built_eval_split(dataset_dir: Path, split: str):
     """(EvalData, the split itself) of a built dataset with NER tags (NER or joint)."""
-    from ..data.build import dataset_fingerprint, load_built_dataset
+    from ..data.built_dataset import dataset_fingerprint, load_built_dataset
 
     dd = load_built_dataset(dataset_dir)
     if split not in dd:
@@ -364,7 +364,7 @@ def evaluate_stance(cfg: DictConfig, ckpt: Path, info: dict) -> dict:
     metrics = {"task": spec.metrics, "split": split, **m, "n_sentences": m["n_items"], "metric_module": "kns_stance"}
     fingerprint = None
     try:
-        from ..data.build import compute_fingerprint
+        from ..data.built_dataset import compute_fingerprint
 
         fingerprint = compute_fingerprint(dataset_dir)
     except (ImportError, OSError, KeyError, ValueError) as err:  # informative, not essential

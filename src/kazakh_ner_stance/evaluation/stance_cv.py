@@ -1,6 +1,6 @@
 """k-fold cross-validation of a stance recipe over the whole Kazakh stance layer.
 
-    python scripts/train.py experiment=kaznerd_stance_e5_small_cpu cv.folds=5
+    python scripts/train.py experiment=kaznerd_stance_e5_small cv.folds=5
 
 The stance layer's test split holds 2 AGAINST items: it cannot tell one model from another.
 Cross-validation predicts every item of the layer once, with a model that never saw it or
@@ -52,7 +52,7 @@ RARITY = ("AGAINST", "FAVOR", "NONE")  # a group is dealt by its rarest label
 def stance_groups(sent_ids: Sequence[str], tokens: Sequence[Sequence[str]], variant_id_pattern: str | None):
     """Group key per item: one sentence, identical sentences and sentence-ID variants share one
     (the NER builder's union-find, so folds and NER splits group alike)."""
-    from ..data.build import split_groups
+    from ..data.splitting import split_groups
 
     records = [SimpleNamespace(key="\x1f".join(t), sent=SimpleNamespace(sent_id=s)) for s, t in zip(sent_ids, tokens)]
     group = split_groups(records, variant_id_pattern)
@@ -62,7 +62,7 @@ def stance_groups(sent_ids: Sequence[str], tokens: Sequence[Sequence[str]], vari
 def grouped_folds(groups: Sequence[str], labels: Sequence[str], k: int, seed: int) -> list[int]:
     """Fold index per item: whole groups, dealt in a seeded order (rarest label first) to the
     fold that has the fewest groups of that kind, then the fewest items."""
-    from ..data.build import _seeded_order
+    from ..data.splitting import _seeded_order
 
     if k < 2:
         raise KnsError(f"cv.folds must be at least 2, not {k}")
@@ -175,7 +175,7 @@ def run_stance_cv(cfg) -> float:
     """Cross-validate the configured stance recipe; returns the pooled macro-F1."""
     from datasets import DatasetDict
 
-    from ..data.build import load_built_dataset
+    from ..data.built_dataset import load_built_dataset
     from ..training.train import run_train
 
     spec = TASKS.get(str(cfg.task.name))
@@ -338,7 +338,7 @@ def _name_swap_from_folds(out: Path, k: int) -> dict | None:
 
 def _extra_eval(extra_cfg, model_dir, batch, max_length, bootstrap_n, seed) -> dict:
     """Scores on another stance dataset's split (RuSentNE: F_avg = its F1_PN)."""
-    from ..data.build import load_built_dataset
+    from ..data.built_dataset import load_built_dataset
 
     dsd = load_built_dataset(str(extra_cfg.dir))
     name = str(extra_cfg.get("split", "test"))

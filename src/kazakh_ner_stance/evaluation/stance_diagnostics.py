@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from ..config import compose
-    from ..data.build import load_built_dataset
+    from ..data.built_dataset import load_built_dataset
     from ..data.stance_layer import read_jsonl
     from ..errors import DataValidationError, KnsError, Problem
     from ..tasks.stance import load_stance_checkpoint, predict_stance_probs, stance_scores

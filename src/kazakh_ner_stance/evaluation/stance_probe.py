@@ -1,6 +1,6 @@
 """A frozen-encoder probe for target stance, on the folds of the stance cross-validation.
 
-    python scripts/benchmark_stance_probe.py --folds 3
+    kns-bench stance_probe --folds 3
 
 Why it exists (issue 12): fine-tuning e5-small on the Kazakh stance layer (5,056 items, 38 of
 them AGAINST) with or without Russian news stays near macro-F1 0.5 in cross-validation. A

@@ -4,6 +4,7 @@
 training calls `resolve_model_dir(cfg.model)`, and model cards quote `read_provenance`.
 """
 
-from .prepare import describe_provenance, is_complete, missing_parts, read_provenance, resolve_model_dir
+from .provenance import describe_provenance, read_provenance
+from .prepare import is_complete, missing_parts, resolve_model_dir
 
 __all__ = ["describe_provenance", "is_complete", "missing_parts", "read_provenance", "resolve_model_dir"]

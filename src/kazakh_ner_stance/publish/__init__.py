@@ -59,7 +59,7 @@ def verify_release(folder) -> dict:
     kind = manifest.get("kind", "model")
     validate_card_file(folder / "README.md", repo_type="model" if kind == "model" else "dataset")
     if kind == "model":
-        from .model import verify_model_sample
+        from .verification import verify_model_sample
 
         sample = verify_model_sample(folder)
     else:

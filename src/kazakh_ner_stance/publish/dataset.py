@@ -54,7 +54,7 @@ def stage_dataset(cfg, tmp: Path, repo_id: str, version: str) -> dict:
     import datasets
 
     from ..cards import DatasetCardInputs, render_dataset_card, validate_dataset_card
-    from ..data.build import compute_fingerprint
+    from ..data.built_dataset import compute_fingerprint
 
     src = cfg.get("dataset_dir")
     if src in (None, "", "???"):

@@ -114,7 +114,7 @@ def run_stance_candidates(cfg, predictor=None) -> list[dict]:
 
 def run_stance_weak_labels(cfg) -> dict | list:
     """Evaluate the LFs against the gold file (table printed, JSON written), or label items."""
-    from . import annotation, weak_labels
+    from . import annotation, weak_label_evaluation, weak_labels
     from ..data.stance_join import join_records
     from ..data.stance_layer import read_standoff
 
@@ -133,9 +133,9 @@ def run_stance_weak_labels(cfg) -> dict | list:
     sentences = _sentences(cfg.sentid_file, _list(cfg.data.entity_types))
     records = join_records(read_standoff(gold_path), sentences, _list(cfg.data.stance.target_types))
     items = [weak_labels.Item(sentences[r.sent_id].tokens, r.start, r.end, r.type) for r in records]
-    report = weak_labels.evaluate(lfs, items, [r.label for r in records])
+    report = weak_label_evaluation.evaluate(lfs, items, [r.label for r in records])
     report["gold_file"] = str(gold_path)
-    print(weak_labels.report_text(report))
+    print(weak_label_evaluation.report_text(report))
     out = Path(str(cfg.out_json))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -147,7 +147,7 @@ def run_stance_weak_labels(cfg) -> dict | list:
 
 
 def run_stance_annotation(cfg):
-    from . import annotation
+    from . import agreement, annotation
 
     action = str(cfg.action)
     out_dir = Path(str(cfg.out_dir))
@@ -208,8 +208,8 @@ def run_stance_annotation(cfg):
                 break
         if rows is None:  # imported per-annotator files: merge first
             rows = annotation.merge([annotation.read_records(f) for f in files])
-        report = annotation.agreement(rows)
-        print(annotation.agreement_text(report))
+        report = agreement.agreement(rows)
+        print(agreement.agreement_text(report))
         out = Path(str(cfg.out)) if cfg.get("out") else out_dir / "agreement.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -127,7 +127,7 @@ def news_assemble(args) -> int:
 
 def _train_rows(dataset_dir: str | None):
     from ..config import compose
-    from ..data.build import load_built_dataset
+    from ..data.built_dataset import load_built_dataset
 
     folder = dataset_dir or str(compose("build_dataset", ["data=kaznerd_stance"]).data.dataset_dir)
     split = load_built_dataset(folder)["train"]

@@ -27,7 +27,6 @@ Disagreements are adjudicated, and each decision is stored with its reason.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -265,7 +264,7 @@ def span_agreement(first: Mapping[str, dict], second: Mapping[str, dict]) -> dic
 
 
 def label_agreement(pairs: Sequence[tuple]) -> dict:
-    from .annotation import cohen_kappa
+    from .agreement import cohen_kappa
 
     a = [p[1] for p in pairs]
     b = [p[2] for p in pairs]

@@ -204,7 +204,7 @@ def layer_rows(layer: Sequence[Mapping]) -> tuple[list[dict], int]:
 
 
 def _card(stats: Mapping) -> str:
-    from ..data.stance_dataset import markdown_table
+    from ..data.markdown import markdown_table
     from ..data.rusentne import CITATION
 
     c = stats["check"]

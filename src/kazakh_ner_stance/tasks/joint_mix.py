@@ -30,6 +30,7 @@ import logging
 from typing import Sequence
 
 from ..labels import STANCE_LABELS
+from .joint_encoding import encode_joint
 from .ner import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,6 @@ def extra_joint_examples(extra) -> dict[str, list]:
 def encode_extra_joint(tokenizer, tokens_list, targets, max_length: int, overlap: int) -> dict[str, list]:
     """`encode_joint` windows of extra examples with their target spans and stance labels,
     and NER labels that are all IGNORE_INDEX (no NER supervision)."""
-    from .joint import encode_joint
-
     enc = encode_joint(tokenizer, tokens_list, max_length, overlap, targets=targets)
     enc["labels"] = [[IGNORE_INDEX] * len(ids) for ids in enc["input_ids"]]
     return enc

@@ -1,7 +1,9 @@
 """Token classification: label alignment, windowing, word-level prediction, checkpoints.
 
-Labels sit on the first sub-word piece of each word (run_ner.py's `word_ids` alignment);
-the other pieces get -100, or, with `label_all_subwords`, the I- form of the word's tag.
+In training every sub-word piece of a word carries its label, B-X on the first piece and I-X
+on the rest (`label_all_subwords`, the default here and in configs/task/ner.yaml); with it off,
+only the first piece does (run_ner.py's `word_ids` alignment) and the others get -100.
+Prediction and scoring read each word's first piece either way.
 Sentences longer than the model window become several overlapping windows (see windows.py),
 so no gold word is ever lost to truncation, in training or in prediction.
 """
@@ -54,13 +56,16 @@ def encode_windows(
     overlap: int,
     labels_batch: Sequence[Sequence[int]] | None = None,
     id2label: dict[int, str] | None = None,
-    label_all_subwords: bool = False,
+    label_all_subwords: bool = True,
 ) -> dict[str, list]:
     """Encode sentences as model windows.
 
     Returns columns: input_ids, attention_mask, word_ids (piece -> sentence word index or
     -1), owned (1 where the piece is the first piece of a word this window predicts),
-    example (index of the source sentence), length, and labels when labels are given."""
+    example (index of the source sentence), length, and labels when labels are given.
+    With `label_all_subwords` (the default, as configs/task/ner.yaml) every piece of a word
+    carries its label (B-X on the first piece, I-X on the rest, which needs id2label); without
+    it only the first piece does and the rest are IGNORE_INDEX."""
     budget = _window_budget(tokenizer, max_length)
     counts_batch = pieces_per_word(tokenizer, words_batch)
     # Pieces of all words at once, then sliced per window: one tokenizer call per batch.
@@ -68,7 +73,7 @@ def encode_windows(
         [list(w) for w in words_batch], is_split_into_words=True, add_special_tokens=False, verbose=False
     )
     b_to_i = None
-    if label_all_subwords:
+    if label_all_subwords and labels_batch is not None:
         if id2label is None:
             raise ValueError("label_all_subwords needs id2label")
         label2id = {v: k for k, v in id2label.items()}
@@ -296,7 +301,7 @@ class NerTask(Task):
 
         return split.map(
             encode, batched=True, batch_size=1000, remove_columns=split.column_names,
-            desc="encoding (windows, first-subword labels)",
+            desc=f"encoding (windows, {'every-sub-word' if label_all else 'first-sub-word'} labels)",
         )
 
     def data_collator(self, pad_to_multiple_of=None):

@@ -68,7 +68,7 @@ class TaskSpec:
     # "module:function": (cfg, checkpoint dir, training info) -> (metrics.json dict, extra files
     # {name: text} written beside it such as predictions.tsv, default output folder name).
     evaluator: str
-    publish_verifier: str  # "module:attribute" of a publish.model.ReleaseVerifier: re-scores a release
+    publish_verifier: str  # "module:attribute" of a publish.verification.ReleaseVerifier: re-scores a release
     # Metric kind of the evaluation: one name, or {part name: kind} for a multi-part task.
     metrics: str | Mapping[str, str]
     part_titles: Mapping[str, str] = field(default_factory=dict)  # part -> title in cards and reports
@@ -106,7 +106,7 @@ def load_object(dotted: str) -> Any:
 
 _REPORT = "kazakh_ner_stance.evaluation.report"
 _COMPARE = "kazakh_ner_stance.evaluation.compare"
-_CARD = "kazakh_ner_stance.cards.model_card"
+_CARD = "kazakh_ner_stance.cards.model_card_results"
 
 METRIC_KINDS: dict[str, MetricKind] = {
     kind.name: kind
@@ -141,7 +141,7 @@ METRIC_KINDS: dict[str, MetricKind] = {
 }
 
 _EVAL = "kazakh_ner_stance.evaluation.run"
-_PUBLISH = "kazakh_ner_stance.publish.model"
+_PUBLISH = "kazakh_ner_stance.publish"
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -150,7 +150,7 @@ TASKS: dict[str, TaskSpec] = {
             name="ner", title="named-entity recognition",
             training_class="kazakh_ner_stance.tasks.ner:NerTask",
             checkpoint_loader="kazakh_ner_stance.tasks.ner:load_ner_checkpoint",
-            evaluator=f"{_EVAL}:evaluate_ner_run", publish_verifier=f"{_PUBLISH}:verify_ner_release",
+            evaluator=f"{_EVAL}:evaluate_ner_run", publish_verifier=f"{_PUBLISH}.ner_verification:verify_ner_release",
             metrics="ner", dataset_config="kaznerd", pipeline_tag="token-classification",
             card_tags=("ner", "named-entity-recognition"),
             dataset_categories=("token-classification",), dataset_task_ids=("named-entity-recognition",),
@@ -160,7 +160,7 @@ TASKS: dict[str, TaskSpec] = {
             name="stance", title="stance detection",
             training_class="kazakh_ner_stance.tasks.stance:StanceTask",
             checkpoint_loader="kazakh_ner_stance.tasks.stance:load_stance_checkpoint",
-            evaluator=f"{_EVAL}:evaluate_stance_run", publish_verifier=f"{_PUBLISH}:verify_stance_release",
+            evaluator=f"{_EVAL}:evaluate_stance_run", publish_verifier=f"{_PUBLISH}.stance_verification:verify_stance_release",
             metrics="stance", dataset_config="kaznerd_stance", pipeline_tag="text-classification",
             card_tags=("stance-detection",), dataset_categories=("text-classification",),
             custom_model_type="kazakh_ner_stance.tasks.stance:custom_model_type",
@@ -170,7 +170,7 @@ TASKS: dict[str, TaskSpec] = {
             name="joint", title="joint NER and stance",
             training_class="kazakh_ner_stance.tasks.joint:JointTask",
             checkpoint_loader="kazakh_ner_stance.tasks.joint:load_joint_checkpoint",
-            evaluator=f"{_EVAL}:evaluate_joint_run", publish_verifier=f"{_PUBLISH}:verify_joint_release",
+            evaluator=f"{_EVAL}:evaluate_joint_run", publish_verifier=f"{_PUBLISH}.joint_verification:verify_joint_release",
             metrics={"ner": "ner", "stance": "stance", "stance_end_to_end": "stance"},
             part_titles={"ner": "NER", "stance": "stance on the gold targets",
                          "stance_end_to_end": "stance end to end (targets found by its own NER)"},

@@ -5,9 +5,10 @@ sentence as the second, with the target span wrapped in two added special tokens
 
     <s> Тоқаев </s></s> ... [TGT] Тоқаевты [/TGT] қолдады ... </s>
 
-The markers are added to the tokenizer as special tokens (never split, saved with it), their
-embedding rows are initialised from the mean word embedding (plus a small seeded perturbation,
-so that the opening and closing marker differ from the first step) and trained. With a frozen
+The markers (tasks/stance_markers.py) are added to the tokenizer as special tokens (never
+split, saved with it), their embedding rows are initialised from the mean word embedding
+(plus a small seeded perturbation, so that the opening and closing marker differ from the
+first step) and trained. With a frozen
 word-embedding matrix (``trainer.freeze_word_embeddings``, the CPU preset) the marker rows are
 trained through a small separate parameter (``kns_marker_delta``) that is folded back into the
 embedding matrix of the final model, so the release checkpoint is a plain
@@ -29,90 +30,14 @@ from ..errors import KnsError
 from ..labels import STANCE_LABELS  # ClassLabel ids 0, 1, 2 everywhere
 from .base import Task
 from .ner import check_checkpoint, pieces_per_word, ready_for_inference
+from .stance_markers import (
+    DELTA_KEY, MARKERS, add_marker_tokens, attach_marker_delta, fold_marker_delta_file, init_marker_embeddings,
+)
 
 log = logging.getLogger(__name__)
 
 ID2LABEL = dict(enumerate(STANCE_LABELS))
-MARKERS = ("[TGT]", "[/TGT]")
 STANCE_HEADS = ("pooler", "markers")  # task.head; markers: tasks/stance_model.py
-DELTA_KEY = "kns_marker_delta"
-
-
-# --------------------------------------------------------------------------- markers
-
-
-def add_marker_tokens(tokenizer, markers: Sequence[str] = MARKERS) -> list[int]:
-    """Add the target markers as special tokens (no-op when present); their ids."""
-    from tokenizers import AddedToken
-
-    vocab = tokenizer.get_vocab()
-    new = [m for m in markers if m not in vocab]
-    if new:
-        tokenizer.add_tokens(
-            [AddedToken(m, special=True, normalized=False, single_word=False, lstrip=False, rstrip=False) for m in new],
-            special_tokens=True,
-        )
-    return [int(tokenizer.convert_tokens_to_ids(m)) for m in markers]
-
-
-def init_marker_embeddings(model, marker_ids: Sequence[int], n_real: int, seed: int = 0, noise: float = 0.1) -> None:
-    """Grow the embedding matrix when needed and set the marker rows to the mean embedding of
-    the real vocabulary plus `noise` x (per-dimension std) Gaussian noise (seeded)."""
-    import torch
-
-    emb = model.get_input_embeddings()
-    need = max(marker_ids) + 1
-    if emb.weight.shape[0] < need:
-        model.resize_token_embeddings(need, mean_resizing=False)
-        emb = model.get_input_embeddings()
-    with torch.no_grad():
-        w = emb.weight
-        real = w[: min(n_real, w.shape[0])].float()
-        mean, std = real.mean(0), real.std(0)
-        gen = torch.Generator().manual_seed(int(seed))
-        for mid in marker_ids:
-            w[mid] = (mean + noise * std * torch.randn(mean.shape, generator=gen)).to(w.dtype)
-
-
-def attach_marker_delta(model, marker_ids: Sequence[int]):
-    """Trainable offsets for the marker rows when the embedding matrix itself is frozen."""
-    import torch
-
-    emb = model.get_input_embeddings()
-    delta = torch.nn.Parameter(torch.zeros(len(marker_ids), emb.embedding_dim, dtype=emb.weight.dtype))
-    model.register_parameter(DELTA_KEY, delta)
-    ids = list(int(i) for i in marker_ids)
-
-    def hook(module, inputs, output):
-        input_ids = inputs[0]
-        for j, mid in enumerate(ids):
-            output = output + (input_ids == mid).unsqueeze(-1).to(output.dtype) * delta[j].to(output.dtype)
-        return output
-
-    emb.register_forward_hook(hook)
-    return delta
-
-
-def fold_marker_delta_file(folder: Path, marker_ids: Sequence[int]) -> bool:
-    """Fold `kns_marker_delta` into the word-embedding rows of a saved model.safetensors."""
-    from safetensors.torch import load_file, save_file
-
-    path = Path(folder) / "model.safetensors"
-    if not path.is_file():
-        return False
-    tensors = load_file(str(path))
-    if DELTA_KEY not in tensors:
-        return False
-    delta = tensors.pop(DELTA_KEY)
-    key = next((k for k in tensors if k.endswith("word_embeddings.weight")), None)
-    if key is None:
-        raise KnsError(f"{path}: no word_embeddings.weight to fold the marker embeddings into")
-    w = tensors[key].clone()
-    for j, mid in enumerate(marker_ids):
-        w[mid] += delta[j].to(w.dtype)
-    tensors[key] = w
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
-    return True
 
 
 # --------------------------------------------------------------------------- encoding

@@ -1,7 +1,7 @@
 """Cross-lingual stance training data: extra stance datasets (RuSentNE) and a sampler that
 balances languages and classes.
 
-Recipes (configs/experiment/kaznerd_stance_e5_small_cpu_*.yaml):
+Recipes (configs/recipe/*.yaml, docs/recipes.md):
 
 * zero-shot: ``task.train_on_target=false`` and ``task.extra_train.dir`` = the built RuSentNE
   dataset: trained on Russian only, model selection on the Kazakh dev split;

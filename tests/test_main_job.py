@@ -172,6 +172,26 @@ def _tiny_job(tmp_path: Path, tiny_encoder: Path, stance_data: Path):
     return job
 
 
+def test_the_job_is_planned_before_anything_exists(tmp_path):
+    """A fresh clone: no encoder, no datasets yet; planning must not insist on them."""
+    from kazakh_ner_stance.pipeline.main_job import build_steps, plan_models
+
+    job = compose("main_job", [f"out_dir={tmp_path / 'main_job'}", f"paths.artifacts_dir={tmp_path / 'artifacts'}"])
+    with open_dict(job):
+        job.overrides = [f"paths.artifacts_dir={tmp_path / 'artifacts'}"]
+        job.datasets = [[*o, f"paths.artifacts_dir={tmp_path / 'artifacts'}"] for o in job.datasets]
+    plans = plan_models(job)
+    steps = build_steps(job, plans)
+    titles = [s.title for s in steps]
+    assert titles[0] == "prepare the encoder (e5_small_offline)" and not steps[0].outputs[0].exists()
+    assert [t for t in titles if t.startswith("build")] == [
+        "build the dataset kaznerd", "build the dataset rusentne", "build the dataset kazakh_stance"]
+    train_ner = next(s for s in steps if s.key == "train_ner")
+    # The datasets it trains on are inputs although they do not exist yet.
+    assert tmp_path / "artifacts" / "datasets" / "kaznerd" in train_ner.inputs
+    assert steps[0].outputs[0] in train_ner.inputs
+
+
 @pytest.mark.slow
 def test_shrunk_main_job_end_to_end_then_skips(tmp_path, tiny_encoder, monkeypatch):
     from kazakh_ner_stance.pipeline.main_job import run_main_job

@@ -99,13 +99,16 @@ def plan_models(job: DictConfig) -> list[ModelPlan]:
 
 
 def _prepare_step(model_cfg) -> Step:
-    from ..models.prepare import resolve_model_dir, run_prepare_model
+    from ..models.prepare import run_prepare_model
 
     cfg = compose("prepare_model", [])
     with open_dict(cfg):
         cfg.model = model_cfg
         cfg.out_dir = None
-    out = resolve_model_dir(model_cfg)
+    if model_cfg.get("path") in (None, ""):
+        raise KnsError(f"model '{model_cfg.get('name')}' has no path: the main job prepares it there (model.path=DIR)")
+    # Where the step will put it (resolve_model_dir would insist that it is already there).
+    out = Path(str(model_cfg.path)).expanduser()
     return Step(key=f"prepare_{model_cfg.name}", title=f"prepare the encoder ({model_cfg.name})",
                 run=lambda ctx: run_prepare_model(cfg), config=_plain(cfg.model), outputs=[Path(out)])
 

@@ -33,7 +33,7 @@ def _fake_backend(table: dict):
         return "model", "tokenizer", {0: "O", 1: "B-PERSON", 2: "I-PERSON", 3: "B-GPE", 4: "I-GPE",
                                       5: "B-ORGANISATION", 6: "I-ORGANISATION", 7: "B-DATE", 8: "I-DATE"}
 
-    def predict(model, tokenizer, tokens_list, batch_size=32, max_length=None):
+    def predict(model, tokenizer, tokens_list, batch_size=32, max_length=None, **_):
         return [list(table[tuple(t)]) for t in tokens_list]
 
     return lambda: (load, predict)

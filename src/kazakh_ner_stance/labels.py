@@ -153,6 +153,48 @@ def repair_iob2(tags: Iterable[str]) -> list[str]:
     return fixed
 
 
+def iob2_transitions(labels: Sequence[str]):
+    """(allowed[prev, next], allowed_first[next]) of IOB2 as boolean numpy arrays over `labels`:
+    I-X only after B-X or I-X, never first. Labels that are not IOB2 tags are treated as O."""
+    import numpy as np
+
+    parts = [(t[:2], t[2:]) if t.startswith(("B-", "I-")) else ("O", "") for t in labels]
+    n = len(labels)
+    allowed = np.ones((n, n), dtype=bool)
+    for j, (prefix, etype) in enumerate(parts):
+        if prefix == "I-":
+            allowed[:, j] = [p[1] == etype and p[0] in ("B-", "I-") for p in parts]
+    first = np.array([p[0] != "I-" for p in parts], dtype=bool)
+    return allowed, first
+
+
+def viterbi_iob2(log_probs, labels: Sequence[str], transitions=None) -> list[int]:
+    """The label indices of the most probable valid IOB2 sequence for one sentence: the sum of
+    per-word log-probabilities, maximised over sequences with no orphan I-X. Unlike argmax and
+    then repairing orphans, a word torn between I-PERSON and B-GPE after B-PERSON is decided by
+    the whole sequence. `log_probs`: [n_words, n_labels]; `transitions`: iob2_transitions(labels)
+    (pass it when decoding many sentences)."""
+    import numpy as np
+
+    scores = np.asarray(log_probs, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[1] != len(labels):
+        raise ValueError(f"log_probs must be [n_words, {len(labels)}], not {scores.shape}")
+    if len(scores) == 0:
+        return []
+    allowed, first = transitions if transitions is not None else iob2_transitions(labels)
+    penalty = np.where(allowed, 0.0, -np.inf)
+    best = np.where(first, scores[0], -np.inf)
+    back = np.zeros(scores.shape, dtype=np.int64)
+    for i in range(1, len(scores)):
+        total = best[:, None] + penalty  # [prev, next]
+        back[i] = total.argmax(axis=0)
+        best = total[back[i], np.arange(len(labels))] + scores[i]
+    path = [int(best.argmax())]
+    for i in range(len(scores) - 1, 0, -1):
+        path.append(int(back[i, path[-1]]))
+    return path[::-1]
+
+
 def count_orphans(tags: Sequence[str]) -> int:
     """Orphan I-X tags (each judged against the tag before it, as written). Strict: a
     non-IOB2 tag raises ValueError."""
@@ -174,5 +216,7 @@ __all__ = [
     "is_orphan",
     "repair_orphan",
     "repair_iob2",
+    "iob2_transitions",
+    "viterbi_iob2",
     "count_orphans",
 ]

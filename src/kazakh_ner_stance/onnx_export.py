@@ -153,9 +153,9 @@ def export_onnx(checkpoint, out_dir=None, opset: int = MIN_OPSET, exporter: str 
     if out.exists() and not overwrite:
         raise KnsError(f"{out} exists; pass overwrite=true to replace it")
     model, tokenizer, id2label = task_spec(task).load("checkpoint_loader")(src)
-    from .training.checkpoints import trained_windows
+    from .training.checkpoints import trained_inference
 
-    max_length = trained_windows(src)["max_length"]
+    max_length = trained_inference(src)["max_length"]
     with replace_dir(out) as stage:  # the previous export survives a failed export or rename
         started = time.perf_counter()
         used = export_model(model, tokenizer, stage / ONNX_FILE, opset=opset, exporter=exporter)

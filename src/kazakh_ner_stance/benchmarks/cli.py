@@ -18,6 +18,7 @@ from ..errors import KnsError
 from . import (
     cpu_kernels,
     data,
+    decoding,
     predict,
     serve,
     stance_batches,
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "stance_probe": stance_probe,
     "stance_recipes": stance_recipes,
     "stance_data": stance_data,
+    "decoding": decoding,
 }
 PROG = "kns-bench"
 

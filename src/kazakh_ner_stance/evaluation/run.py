@@ -269,13 +269,15 @@ def evaluate_ner(cfg: DictConfig, ckpt: Path, info: dict) -> tuple[dict, EvalDat
         raise KnsError(f"cannot load checkpoint {ckpt}: {err}") from err
     # Windows as the run trained and scored them, so evaluate.py reproduces the run's own test
     # score; `max_length=` overrides the length.
-    trained = checkpoints.trained_windows(ckpt)
+    trained = checkpoints.trained_inference(ckpt)
     kwargs = {"batch_size": int(cfg.get("batch_size") or 32)}
     max_length = cfg.get("max_length") or trained["max_length"]
     if max_length:
         kwargs["max_length"] = int(max_length)
     if trained["overlap"] is not None:
         kwargs["overlap"] = trained["overlap"]
+    # As the run decoded its dev and test scores, unless `decoding=` says otherwise.
+    kwargs["decoding"] = str(cfg.get("decoding") or trained["decoding"])
     pred = predict_word_tags(model, tokenizer, data.tokens, **kwargs)
     if len(pred) != len(data.tokens) or any(len(p) != len(t) for p, t in zip(pred, data.tokens)):
         raise RuntimeError("internal: predict_word_tags did not return one tag per gold word")

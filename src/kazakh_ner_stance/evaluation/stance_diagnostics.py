@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     from ..data.stance_layer import read_jsonl
     from ..errors import DataValidationError, KnsError, Problem
     from ..tasks.stance import load_stance_checkpoint, predict_stance_probs, stance_scores
-    from ..training.checkpoints import trained_windows
+    from ..training.checkpoints import trained_inference
     from .name_swap import NamePool, name_swap_check
 
     try:
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                 raise DataValidationError(problems)
         model, tokenizer, _ = load_stance_checkpoint(Path(args.checkpoint), cpu_linear="auto")
         if args.max_length is None:  # score with the windows the model was trained and selected with
-            args.max_length = trained_windows(args.checkpoint)["max_length"] or 256
+            args.max_length = trained_inference(args.checkpoint)["max_length"] or 256
     except KnsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@ def predictor_from_config(cfg) -> Predictor:
         batch_size=int(cfg.get("batch_size", 32)), max_length=cfg.get("max_length"),
         window_overlap=int(cfg.get("window_overlap", 32)), split_sentences=bool(cfg.get("split_sentences", True)),
         stance_target_types=cfg.get("stance_target_types"), cpu_linear=str(cfg.get("cpu_linear", "auto")),
+        decoding=cfg.get("decoding"),
     )
 
 

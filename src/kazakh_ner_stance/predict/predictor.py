@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from ..errors import KnsError
 from ..labels import TARGET_TYPES, entity_types_of, iob2_spans, repair_iob2
 from ..tasks.registry import TASKS, task_with
-from ..training.checkpoints import trained_windows
+from ..training.checkpoints import trained_inference
 from .checkpoints import checkpoint_task
 from .inputs import ON_BAD_LINE, Document, InputError, make_document, parse_line
 from .onnx_runtime import ONNX_FILE, ONNX_TASKS, OnnxTokenClassifier, find_onnx_dir
@@ -45,7 +45,7 @@ class Predictor:
     def __init__(self, *, ner=None, stance=None, joint=None, batch_size: int = 32, max_length: int | None = None,
                  window_overlap: int = 32, split_sentences: bool = True,
                  stance_target_types: Iterable[str] | None = None, stance_batch_size: int | None = None,
-                 stance_max_length: int | None = None, backend: str = "torch"):
+                 stance_max_length: int | None = None, backend: str = "torch", decoding: str = "argmax"):
         if ner is None and stance is None and joint is None:
             raise KnsError("a Predictor needs a NER, stance or joint model")
         self.ner = ner  # (model, tokenizer, id2label)
@@ -60,6 +60,7 @@ class Predictor:
         self.stance_target_types = set(stance_target_types)
         self.stance_batch_size = int(stance_batch_size or batch_size)
         self.stance_max_length = stance_max_length
+        self.decoding = decoding  # of the NER tags: "argmax" or "viterbi" (tasks.ner.predict_word_tags)
         self.backend = backend
         self._warned: set[str] = set()
 
@@ -103,8 +104,11 @@ class Predictor:
             stance = loaded
         else:
             ner = loaded
+            trained = trained_inference(path)
             if kwargs.get("max_length") is None:  # the window the model was trained with
-                kwargs["max_length"] = trained_windows(path)["max_length"]
+                kwargs["max_length"] = trained["max_length"]
+            if kwargs.get("decoding") is None:  # and the decoding its scores were measured with
+                kwargs["decoding"] = trained["decoding"]
         if stance_checkpoint:
             if spec.predicts_stance:
                 raise KnsError("stance_checkpoint goes with a NER checkpoint; this checkpoint already predicts stance")
@@ -116,8 +120,9 @@ class Predictor:
             if sspec is None or sspec.predicts_entities or not sspec.predicts_stance:
                 raise KnsError(f"stance_checkpoint {spath} is a {stask!r} checkpoint, not a stance one")
             stance = sspec.load("checkpoint_loader")(spath, device=device, cpu_linear=cpu_linear)
-        if kwargs.get("max_length") is None:
-            kwargs.pop("max_length", None)
+        for key in ("max_length", "decoding"):
+            if kwargs.get(key) is None:
+                kwargs.pop(key, None)
         return cls(ner=ner, stance=stance, joint=joint, backend=backend, **kwargs)
 
     @staticmethod
@@ -255,7 +260,8 @@ class Predictor:
 
             model, tokenizer, id2label = self.ner
             tags, scores = predict_word_tags(model, tokenizer, words, batch_size=bs, max_length=self.max_length,
-                                             overlap=self.window_overlap, id2label=id2label, return_scores=True)
+                                             overlap=self.window_overlap, id2label=id2label, return_scores=True,
+                                             decoding=self.decoding)
             return tags, scores, None
         if self.joint is not None:
             from ..tasks.joint import predict_joint

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KnsError
-from ..training.checkpoints import trained_windows
+from ..training.checkpoints import trained_inference
 from .common import ReleaseVerificationError
 from .verification import ReleaseVerifier, compare_scores, sample_indices
 
@@ -80,13 +80,13 @@ def ner_predict(folder: Path, tokens: list[list[str]], batch_size: int, max_leng
 
     model, tokenizer, _ = load_ner_checkpoint(folder)
     # The run's own windows (as evaluate.py scores it), unless the verification sets a length.
-    trained = trained_windows(folder)
+    trained = trained_inference(folder)
     kwargs = {"batch_size": int(batch_size), "return_scores": True}
     if max_length or trained["max_length"]:
         kwargs["max_length"] = int(max_length or trained["max_length"])
     if trained["overlap"] is not None:
         kwargs["overlap"] = trained["overlap"]
-    return predict_word_tags(model, tokenizer, tokens, **kwargs)
+    return predict_word_tags(model, tokenizer, tokens, decoding=trained["decoding"], **kwargs)
 
 
 def ner_scores(gold: list[list[str]], pred: list[list[str]], conf: list[list[float]]) -> dict:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from ..labels import repair_iob2
+from ..errors import KnsError
+from ..labels import iob2_transitions, repair_iob2, viterbi_iob2
 # check_checkpoint: also what the stance and joint loaders import from here.
 from ..training.checkpoints import check_checkpoint
 from .base import Task
@@ -186,6 +187,9 @@ def predict_word_logits(
     return results
 
 
+DECODINGS = ("argmax", "viterbi")
+
+
 def predict_word_tags(
     model,
     tokenizer,
@@ -195,24 +199,45 @@ def predict_word_tags(
     overlap: int = 32,
     id2label: dict[int, str] | None = None,
     return_scores: bool = False,
+    decoding: str = "argmax",
 ):
-    """One IOB2 tag per gold word for every sentence (and optionally its softmax score)."""
-    import numpy as np
+    """One IOB2 tag per gold word for every sentence (and optionally its softmax score).
 
+    decoding="argmax": each word's most probable tag, orphan I-X then repaired to B-X;
+    "viterbi": the most probable valid IOB2 sequence (labels.viterbi_iob2)."""
+    if decoding not in DECODINGS:
+        raise KnsError(f"decoding must be one of {DECODINGS}, not {decoding!r}")
     id2label = id2label or {int(k): v for k, v in model.config.id2label.items()}
     logits = predict_word_logits(model, tokenizer, tokens_list, batch_size, max_length, overlap)
+    tags, scores = decode_word_logits(logits, id2label, decoding)
+    return (tags, scores) if return_scores else tags
+
+
+def decode_word_logits(logits, id2label: dict[int, str], decoding: str = "argmax"):
+    """(tags, scores) from predict_word_logits' per-word logits: one valid IOB2 tag per word and
+    the softmax probability of the tag chosen (see predict_word_tags for `decoding`)."""
+    import numpy as np
+
+    if decoding not in DECODINGS:
+        raise KnsError(f"decoding must be one of {DECODINGS}, not {decoding!r}")
+    labels = [id2label[i] for i in range(len(id2label))]
+    transitions = iob2_transitions(labels) if decoding == "viterbi" else None
     tags, scores = [], []
-    for sent_logits, words in zip(logits, tokens_list):
-        if len(words) == 0:
+    for sent_logits in logits:
+        if len(sent_logits) == 0:
             tags.append([])
             scores.append([])
             continue
         z = sent_logits - sent_logits.max(axis=1, keepdims=True)
-        probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        best = probs.argmax(axis=1)
+        norm = np.exp(z).sum(axis=1, keepdims=True)
+        probs = np.exp(z) / norm
+        if decoding == "viterbi":
+            best = viterbi_iob2(z - np.log(norm), labels, transitions)
+        else:
+            best = probs.argmax(axis=1)
         tags.append(repair_iob2([id2label[int(b)] for b in best]))
         scores.append([float(probs[i, b]) for i, b in enumerate(best)])
-    return (tags, scores) if return_scores else tags
+    return tags, scores
 
 
 def ready_for_inference(model, device: str | None = None, cpu_linear: str = "torch"):
@@ -313,6 +338,7 @@ class NerTask(Task):
         return predict_word_tags(
             model, self.tokenizer, split["tokens"], batch_size=batch_size,
             max_length=self.max_length, overlap=self.overlap, id2label=self.id2label,
+            decoding=str(self.cfg.task.decoding),
         )
 
     def evaluate(self, model, split, batch_size=64) -> dict:

@@ -34,6 +34,7 @@ class NerTaskOptions:
     max_length: int = MISSING          # window size in pieces, special tokens included
     window_overlap: int = MISSING      # overlap of consecutive windows, in pieces
     label_all_subwords: bool = MISSING  # every piece carries its word's label (else: first only)
+    decoding: str = MISSING             # argmax | viterbi: how word tags are read off the scores
 
 
 @dataclass

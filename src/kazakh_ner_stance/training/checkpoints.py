@@ -85,11 +85,12 @@ def check_checkpoint(path, task: str | None = None, *, training_record: bool = F
     return folder.resolve(), info
 
 
-def trained_windows(path) -> dict:
-    """The sub-word windows checkpoint `path`'s run trained and scored NER with: {"max_length",
-    "overlap"} from its training record's task config, each None when not recorded. Every
-    re-scoring of the checkpoint (evaluate.py, publish's check, the Predictor) uses them, so they
-    reproduce the run's own scores."""
+def trained_inference(path) -> dict:
+    """How checkpoint `path`'s run scored NER: {"max_length", "overlap"} (its sub-word windows,
+    each None when not recorded) and "decoding" ("argmax" when not recorded: what runs before
+    task.decoding existed did), from its training record's task config. Every re-scoring of the
+    checkpoint (evaluate.py, publish's check, the Predictor) uses them, so they reproduce the
+    run's own scores."""
     task = (read_training_info(path).get("config") or {}).get("task") or {}
 
     def _int(key):
@@ -98,7 +99,8 @@ def trained_windows(path) -> dict:
         except (TypeError, ValueError):
             return None
 
-    return {"max_length": _int("max_length"), "overlap": _int("window_overlap")}
+    return {"max_length": _int("max_length"), "overlap": _int("window_overlap"),
+            "decoding": str(task.get("decoding") or "argmax")}
 
 
 def write_json_atomic(path: Path, data) -> None:

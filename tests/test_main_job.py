@@ -180,8 +180,16 @@ def test_the_job_is_planned_before_anything_exists(tmp_path):
     with open_dict(job):
         job.overrides = [f"paths.artifacts_dir={tmp_path / 'artifacts'}"]
         job.datasets = [[*o, f"paths.artifacts_dir={tmp_path / 'artifacts'}"] for o in job.datasets]
+    # Side outputs of an earlier run of the v2 builder (it makes the KazNERD stance layer first):
+    # written by that step, so never its inputs, or a second run would rebuild and retrain.
+    for side in ("kaznerd_stance", "kaznerd_joint"):
+        (tmp_path / "artifacts" / "datasets" / side).mkdir(parents=True)
     plans = plan_models(job)
     steps = build_steps(job, plans)
+    build_v2 = next(s for s in steps if s.key == "build_kazakh_stance")
+    datasets = tmp_path / "artifacts" / "datasets"
+    assert datasets / "kaznerd" in build_v2.inputs
+    assert not {datasets / "kaznerd_stance", datasets / "kaznerd_joint"} & set(build_v2.inputs)
     titles = [s.title for s in steps]
     assert titles[0] == "prepare the encoder (e5_small_offline)" and not steps[0].outputs[0].exists()
     assert [t for t in titles if t.startswith("build")] == [

@@ -1,11 +1,10 @@
 """`kns-bench suite` (`make bench`): re-measure every generated results row in one command.
 
-Each benchmark behind a row is one of the `kns-bench` benchmarks (or a cheap quality command), run
-in its own process and writing its figures to JSON. The suite collects them into one results
-file (default `docs/results.json`, the results page's source) with each row's provenance, then
-regenerates the results table of `docs/results.md` from it. With `--check` it writes nothing: it runs the
-selected benchmarks afresh and says which figures of the results file differ
-from the fresh run by more than the tolerance stated for each figure.
+Each row's benchmark is a `kns-bench` benchmark (or a cheap quality command) run in its own process,
+writing its figures to JSON. The suite collects them with each row's provenance into one results file
+(default `docs/results.json`) and regenerates the table of `docs/results.md` from it. With `--check` it
+writes nothing: it re-runs the selected benchmarks and names the figures that moved by more than their
+stated tolerance.
 """
 
 from __future__ import annotations
@@ -27,8 +26,7 @@ from ..errors import KnsError
 from . import results_page
 from .provenance import provenance, same_code_now
 
-# A figure's tolerance: ("rel", 0.25) = within 25% of the recorded value; ("abs", 0.01) =
-# within 0.01; ("exact", 0) = equal.
+# A figure's tolerance: ("rel", 0.25) within 25% of the recorded value, ("abs", 0.01), ("exact", 0).
 Tolerance = tuple[str, float]
 SPEED: Tolerance = ("rel", 0.25)  # timings on a shared 2-core machine move by this much run to run
 RATIO: Tolerance = ("rel", 0.20)

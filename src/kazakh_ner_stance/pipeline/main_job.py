@@ -60,13 +60,24 @@ def _plain(cfg) -> object:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def existing_paths(node, exclude: list[Path] = (), produced: list[Path] = ()) -> list[Path]:
-    """Every string leaf of a config node that names an existing file or folder, or one an earlier
-    step produces: the inputs a step reads (source files, layers, built datasets, the encoder),
-    found without listing them by hand."""
+def existing_paths(node, exclude: list[Path] = (), produced: list[Path] = (),
+                   artifacts_dir: Path | None = None) -> list[Path]:
+    """The inputs a step reads, found without listing them by hand: every string leaf of a config
+    node that names a file or folder. Outside `artifacts_dir` (source data, committed layers), one
+    that exists; inside it (the job's own products), only one an earlier step produces: a path
+    there that no earlier step makes is written by this step itself (a builder's side output,
+    such as the KazNERD stance layer the v2 builder makes first), not read by it."""
     found: set[Path] = set()
     excluded = {Path(p).resolve() for p in exclude}
-    will_exist = {Path(p).resolve() for p in produced}
+    made = [Path(p).resolve() for p in produced]
+    artifacts = Path(artifacts_dir).resolve() if artifacts_dir else None
+
+    def is_input(path: Path) -> bool:
+        if path in excluded:
+            return False
+        if artifacts is not None and (path == artifacts or artifacts in path.parents):
+            return any(path == m or m in path.parents for m in made)
+        return path.exists() or path in made
 
     def walk(value):
         if isinstance(value, dict):
@@ -76,9 +87,9 @@ def existing_paths(node, exclude: list[Path] = (), produced: list[Path] = ()) ->
             for v in value:
                 walk(v)
         elif isinstance(value, str) and ("/" in value or "\\" in value):
-            path = Path(value).expanduser()
-            if (path.exists() or path.resolve() in will_exist) and path.resolve() not in excluded:
-                found.add(path.resolve())
+            path = Path(value).expanduser().resolve()
+            if is_input(path):
+                found.add(path)
 
     walk(_plain(node) if OmegaConf.is_config(node) else node)
     return sorted(found)
@@ -120,7 +131,9 @@ def _build_step(overrides: list[str], quick: bool, produced: list[Path]) -> Step
     outputs = [Path(cfg.out_dir)] + ([Path(cfg.data.extra_dir)] if OmegaConf.select(cfg, "data.extra_dir") else [])
     return Step(key=f"build_{cfg.data.name}", title=f"build the dataset {cfg.data.name}",
                 run=lambda ctx: run_build_dataset(cfg), config=_plain(cfg),
-                inputs=existing_paths(cfg.data, exclude=outputs, produced=produced), outputs=outputs)
+                inputs=existing_paths(cfg.data, exclude=outputs, produced=produced,
+                                      artifacts_dir=Path(cfg.paths.artifacts_dir)),
+                outputs=outputs)
 
 
 def _train_step(plan: ModelPlan, produced: list[Path]) -> Step:
@@ -135,7 +148,7 @@ def _train_step(plan: ModelPlan, produced: list[Path]) -> Step:
         run_train(compose("train", [*plan.overrides, *extra]), callbacks=[_progress_callback(ctx)])
 
     inputs = existing_paths({"data": _plain(cfg.data), "task": _plain(cfg.task), "model": _plain(cfg.model)},
-                            exclude=[plan.run_dir], produced=produced)
+                            exclude=[plan.run_dir], produced=produced, artifacts_dir=Path(cfg.paths.artifacts_dir))
     return Step(key=f"train_{plan.role}", title=f"train the {plan.role} model ({cfg.run_name})", run=run,
                 config=_plain(cfg), inputs=inputs, outputs=[plan.model_dir])
 

@@ -22,7 +22,7 @@ def _write(path: Path, rows) -> Path:
     return path
 
 
-def _cfg(root: Path, news_layer, cf_layer, out: Path):
+def _cfg(root: Path, news_layer, cf_layer, out: Path, ner_layer=None):
     cfg = compose("build_dataset", [
         "data=kazakh_stance", f"data.source_dir={FIX / 'stance' / 'kaznerd'}",
         f"data.stance.gold_file={FIX / 'stance' / 'gold.jsonl'}", f"data.stance.double_file={FIX / 'stance' / 'gold_double.jsonl'}",
@@ -33,6 +33,7 @@ def _cfg(root: Path, news_layer, cf_layer, out: Path):
         "data.news.text.sources.flores.files.rus=rus.devtest", "data.news.text.sources.flores.files.metadata=metadata.tsv",
         "data.news.text.sources.akorda.file=akorda.tagged.txt", f"data.news.layer={news_layer}",
         f"data.counterfactual.layer={cf_layer or 'null'}", f"out_dir={out}", f"data.extra_dir={out}_extra",
+        f"data.news.ner_layer={ner_layer or 'null'}",
         # four documents: two for train, one each for validation and test
         "data.news.split={train: 0.5, validation: 0.25, test: 0.25}",
     ])
@@ -159,6 +160,39 @@ def test_a_counterfactual_without_its_source_is_refused():
         cv_plan(Dataset.from_list(rows, features=v2_features()), 2, 0, None)
 
 
+def test_ner_proposed_items_join_without_moving_earlier_items(built, tmp_path):
+    """Items of the NER-proposed layer follow their document's split; a document only they cover is
+    cut apart on its own; no item of the news layer changes split; an id clash is refused."""
+    from datasets import load_from_disk
+
+    from kazakh_ner_stance.data.stance_v2 import run_build_stance_v2
+    from kazakh_ner_stance.errors import KnsError
+
+    dsd, _, _, out = built
+    before = {r["id"]: r["split"] for s in ("train", "validation", "test") for r in dsd[s] if r["source"] != "kaznerd"}
+    root = out.parent
+    added = _write(tmp_path / "ner.jsonl", [
+        {"id": "ntrex:2:0-1", "sent_id": "ntrex:2", "source": "ntrex", "doc_id": "ntrex-doc001", "start": 0, "end": 1,
+         "target": "X", "type": "ORGANISATION", "label": "NONE", "annotator": "ann9", "proposed_by": "ner"},
+    ])
+    sentence = load_from_disk(str(out))
+    tokens = next(r["tokens"] for s in ("train", "validation", "test") for r in sentence[s] if r["sent_id"] == "ntrex:2")
+    rows = [json.loads(l) for l in added.read_text().splitlines()]
+    rows[0]["target"] = tokens[0]
+    _write(added, rows)
+    target = tmp_path / "with_ner"
+    stats = run_build_stance_v2(_cfg(root, root / "news.jsonl", None, target, ner_layer=added))
+    after = load_from_disk(str(target))
+    rows_after = {r["id"]: r["split"] for s in ("train", "validation", "test") for r in after[s] if r["source"] != "kaznerd"}
+    assert stats["news_ner_proposed_items"] == 1
+    assert {k: v for k, v in rows_after.items() if k in before} == before
+    assert rows_after["ntrex:2:0-1"] == before["ntrex:2:2-4"]  # its document's split
+    clash = _write(tmp_path / "clash.jsonl", [{**json.loads(l), "id": "ntrex:2:2-4", "start": 2, "end": 4,
+                                                "target": "Асқар Ахметов"} for l in added.read_text().splitlines()])
+    with pytest.raises(KnsError, match="repeat an id"):
+        run_build_stance_v2(_cfg(root, root / "news.jsonl", None, tmp_path / "clash", ner_layer=clash))
+
+
 def test_the_shipped_layers_read_back():
     """The committed news and counterfactual layers validate against the shared text (when the
     shared data is here) and the counterfactual report's counts match the layer."""
@@ -170,6 +204,9 @@ def test_the_shipped_layers_read_back():
     sentences = ({s.id: s for s in read_sources(cfg.data)} if Path(str(cfg.data.source_dir)).is_dir() else None)
     news = news_layer.read_layer(root / "kazakh_news_stance.jsonl", sentences)
     assert len(news) == 4494 and sum(r["label"] == "AGAINST" for r in news) == 240
+    added = news_layer.read_layer(root / "kazakh_news_ner_targets.jsonl", sentences)
+    assert len(added) == 8 and all(r["proposed_by"] == "ner" for r in added)
+    assert not {r["id"] for r in added} & {r["id"] for r in news}
     cf = counterfactual.read_layer(root / "kaznerd_counterfactual.jsonl")
     report = json.loads((root / "kaznerd_counterfactual_report.json").read_text())
     assert len(cf) == report["kept"] == 1883

@@ -64,13 +64,24 @@ def kaznerd_rows(dsd, variant_id_pattern: str | None) -> list[dict]:
     return rows
 
 
-def news_rows(layer: Sequence[Mapping], sentences: Mapping[str, object], shares: Mapping[str, float], seed: int) -> list[dict]:
+def news_rows(layer: Sequence[Mapping], sentences: Mapping[str, object], shares: Mapping[str, float], seed: int,
+              added: Sequence[Mapping] = ()) -> list[dict]:
+    """Rows of the news layer, split by document. `added`: items of a later layer over the same
+    text (the NER-proposed targets); they follow their document's split, and documents only they
+    cover are cut apart with the same shares, so no earlier item changes split."""
     from .splitting import _cut
 
     docs = sorted({r["doc_id"] for r in layer})
     split_of_doc = _cut(docs, dict(shares), seed)
+    new_docs = sorted({r["doc_id"] for r in added} - set(split_of_doc))
+    if new_docs:
+        split_of_doc.update(_cut(new_docs, dict(shares), seed))
+    taken = {r["id"] for r in layer}
+    clash = [r["id"] for r in added if r["id"] in taken]
+    if clash:
+        raise KnsError(f"{len(clash)} added news item(s) repeat an id of the news layer, e.g. {clash[:3]}")
     rows = []
-    for r in layer:
+    for r in [*layer, *added]:
         s = sentences[r["sent_id"]]
         rows.append({"id": r["id"], "sent_id": r["sent_id"], "tokens": list(s.tokens), "start": r["start"],
                      "end": r["end"], "target": r["target"], "target_type": r["type"], "label": r["label"],
@@ -139,7 +150,9 @@ def build_rows(cfg) -> tuple[dict[str, list[dict]], dict]:
     if news_cfg and news_cfg.get("layer"):
         sentences = {s.id: s for s in read_sources(news_cfg.text)}
         layer = news_layer.read_layer(Path(str(news_cfg.layer)), sentences)
-        nrows = news_rows(layer, sentences, news_cfg.split, int(news_cfg.seed))
+        added = news_layer.read_layer(Path(str(news_cfg.ner_layer)), sentences) if news_cfg.get("ner_layer") else []
+        nrows = news_rows(layer, sentences, news_cfg.split, int(news_cfg.seed), added)
+        stats["news_ner_proposed_items"] = len(added)
         stats["news_items"] = len(nrows)
         stats["news_documents"] = len({r["group"] for r in nrows})
         rows += nrows

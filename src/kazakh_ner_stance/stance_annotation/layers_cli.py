@@ -7,6 +7,13 @@ News gold layer (NTREX, FLORES, Akorda; `data=kazakh_news` for where the text is
     stance_layers.py news-assemble --first ... --second ... --adjudication WORK/adjudication.jsonl
         -> data/stance/kazakh_news_stance.jsonl, kazakh_news_stance_double.jsonl, kazakh_news_agreement.json
 
+NER-proposed targets (the trained NER model's proposals that no annotator marked):
+
+    stance_layers.py news-ner-audit --checkpoint RUN/model --out NERWORK    # audit.json + candidates_K / double_K
+    stance_layers.py news-ner-assemble --work NERWORK --first NERWORK/lab*.jsonl --second NERWORK/dbl*.jsonl
+        [--adjudication NERWORK/adjudication.jsonl]
+        -> data/stance/kazakh_news_ner_targets.jsonl, kazakh_news_ner_audit.json
+
 Counterfactual layer (sources from the built `data=kaznerd_stance` train split):
 
     stance_layers.py cf-select --batches 4 --out CFWORK          # tasks.jsonl + editor_K.txt/.ids
@@ -125,6 +132,107 @@ def news_assemble(args) -> int:
     return 0
 
 
+def news_ner_audit(args) -> int:
+    """The NER model's target proposals against the news layer: audit.json, and the proposals no
+    annotator marked as annotation batches (candidates_K.txt/.ids, double_K for a blind second round)."""
+    from ..atomic import write_text_atomic
+    from ..tasks.ner import load_ner_checkpoint, predict_word_tags
+    from ..training.checkpoints import trained_inference
+    from .ner_audit import candidate_text, candidates, compare, double_sample, proposals, split_batches
+    from .news_layer import read_layer
+
+    sentences, _ = _sentences()
+    layer = read_layer(Path(args.layer or _root() / "data" / "stance" / "kazakh_news_stance.jsonl"), sentences)
+    model, tokenizer, id2label = load_ner_checkpoint(args.checkpoint)
+    trained = trained_inference(args.checkpoint)
+    ids = list(sentences)
+    tags = predict_word_tags(model, tokenizer, [sentences[i].tokens for i in ids], batch_size=32,
+                             max_length=trained["max_length"], overlap=trained["overlap"] or 32, id2label=id2label,
+                             decoding=args.decoding or trained["decoding"])
+    proposed = proposals(dict(zip(ids, tags)))
+    report = {"checkpoint": str(args.checkpoint), "decoding": args.decoding or trained["decoding"],
+              **compare(proposed, layer)}
+    cands = candidates(proposed, layer, sentences)
+    report["candidates"] = len(cands)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "audit.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    _write_jsonl(out / "candidates.jsonl", cands)
+    for k, batch in enumerate(split_batches(cands, args.batches, args.seed), 1):
+        (out / f"candidates_{k}.txt").write_text(candidate_text(batch, sentences), encoding="utf-8")
+        (out / f"candidates_{k}.ids").write_text("".join(c["id"] + "\n" for c in batch), encoding="utf-8")
+    double = set(double_sample(cands, args.double_share, args.double_seed))
+    dbl = [c for c in cands if c["id"] in double]
+    for k, batch in enumerate(split_batches(dbl, args.double_parts, args.seed + 1), 1):
+        (out / f"double_{k}.txt").write_text(candidate_text(batch, sentences), encoding="utf-8")
+        (out / f"double_{k}.ids").write_text("".join(c["id"] + "\n" for c in batch), encoding="utf-8")
+    o = report["overall"]
+    print(f"{report['sentences']} sentences: {o['proposals']} NER proposals, {o['layer_targets']} layer targets; "
+          f"exact span {o['exact_span']} (recall {o['recall_span']}, precision {o['precision_span']}), "
+          f"span+type F1 {o['f1_span_and_type']}; {len(cands)} proposals overlap no layer target "
+          f"({len(dbl)} in the double sample) -> {out}")
+    return 0
+
+
+def news_ner_assemble(args) -> int:
+    """The decided candidates -> data/stance/kazakh_news_ner_targets.jsonl and the audit with its agreement."""
+    from ..atomic import write_text_atomic
+    from .ner_audit import accepted_items, agreement, read_decisions
+    from .news_layer import read_layer
+
+    sentences, _ = _sentences()
+    work = Path(args.work)
+    from ..data.stance_layer import read_jsonl
+
+    problems = []
+    items = {row["id"]: row for _, row in read_jsonl(work / "candidates.jsonl", problems)}
+    if problems:
+        raise DataValidationError(problems)
+    first, problems = read_decisions([Path(p) for p in args.first], items)
+    double_ids = {line.strip() for p in sorted(work.glob("double_*.ids")) for line in p.read_text().splitlines() if line.strip()}
+    second, more = read_decisions([Path(p) for p in args.second], {i: items[i] for i in double_ids})
+    problems += more
+    adjudicated = {}
+    if args.adjudication:
+        shared = {i: items[i] for i in set(first) & set(second)
+                  if (first[i]["is_target"], first[i].get("type"), first[i].get("label"))
+                  != (second[i]["is_target"], second[i].get("type"), second[i].get("label"))}
+        adj, more = read_decisions([Path(args.adjudication)], shared)
+        problems += more
+        adjudicated = adj
+    if problems:
+        raise DataValidationError(problems)
+    rows = accepted_items(items, first, second, adjudicated)
+    order = {sid: k for k, sid in enumerate(sentences)}
+    rows.sort(key=lambda r: (order[r["sent_id"]], r["start"]))
+    out = Path(args.out_dir or _root() / "data" / "stance")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(out / "kazakh_news_ner_targets.jsonl", rows)
+    read_layer(out / "kazakh_news_ner_targets.jsonl", sentences)  # what was written reads back
+    # Every decision, rejections included (with the annotator's reason): who decided what.
+    decided = [{"id": cid, "round": rnd, "target": items[cid]["target"], "proposed_type": items[cid]["proposed_type"],
+                **{k: v for k, v in d.items() if v not in (None, "")}}
+               for rnd, rows_ in (("first", first), ("second", second), ("adjudication", adjudicated))
+               for cid, d in sorted(rows_.items())]
+    _write_jsonl(out / "kazakh_news_ner_decisions.jsonl", decided)
+    audit = json.loads((work / "audit.json").read_text(encoding="utf-8"))
+    from collections import Counter
+
+    audit["decisions"] = {"candidates": len(items), "accepted": len(rows),
+                          "labels": dict(Counter(r["label"] for r in rows)),
+                          "types": dict(Counter(r["type"] for r in rows)),
+                          "annotators": sorted({d["annotator"] for d in first.values()}),
+                          "double": agreement(first, second),
+                          "adjudicated": len(adjudicated)}
+    write_text_atomic(out / "kazakh_news_ner_audit.json", json.dumps(audit, indent=1, ensure_ascii=False) + "\n")
+    d = audit["decisions"]
+    dbl = d["double"]
+    print(f"{d['accepted']} of {d['candidates']} NER-proposed targets accepted {d['labels']}; double sample: "
+          f"is_target agreed on {dbl['is_target']['agree']}/{dbl['items']} (kappa {dbl['is_target']['kappa']}), "
+          f"labels on {dbl['labels']['agree']}/{dbl['labels']['items']} (kappa {dbl['labels']['kappa']})")
+    return 0
+
+
 def _train_rows(dataset_dir: str | None):
     from ..config import compose
     from ..data.built_dataset import load_built_dataset
@@ -230,6 +338,22 @@ def main(argv=None) -> int:
         else:
             p.add_argument("--adjudication", required=True)
             p.add_argument("--out-dir", default=None, help="default: data/stance")
+    p = sub.add_parser("news-ner-audit")
+    p.add_argument("--checkpoint", required=True, help="a trained NER model folder")
+    p.add_argument("--layer", default=None, help="default: data/stance/kazakh_news_stance.jsonl")
+    p.add_argument("--decoding", default=None, choices=["argmax", "viterbi"])
+    p.add_argument("--batches", type=int, default=4)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--double-share", type=float, default=0.3)
+    p.add_argument("--double-seed", type=int, default=23)
+    p.add_argument("--double-parts", type=int, default=2)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("news-ner-assemble")
+    p.add_argument("--work", required=True, help="the news-ner-audit folder (candidates.jsonl, double_*.ids)")
+    p.add_argument("--first", nargs="+", required=True)
+    p.add_argument("--second", nargs="+", required=True)
+    p.add_argument("--adjudication", default=None)
+    p.add_argument("--out-dir", default=None, help="default: data/stance")
     p = sub.add_parser("cf-select")
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--seed", type=int, default=22)
@@ -248,7 +372,7 @@ def main(argv=None) -> int:
     p.add_argument("--checks", nargs="+", required=True)
     p.add_argument("--out-dir", default=None, help="default: data/stance")
     args = ap.parse_args(argv)
-    handler = {"news-export": news_export, "news-disagreements": news_disagreements, "news-assemble": news_assemble,
+    handler = {"news-ner-audit": news_ner_audit, "news-ner-assemble": news_ner_assemble, "news-export": news_export, "news-disagreements": news_disagreements, "news-assemble": news_assemble,
                "cf-select": cf_select, "cf-checks-export": cf_checks_export, "cf-assemble": cf_assemble}[args.cmd]
     try:
         return handler(args)

@@ -322,13 +322,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="kns-stance-layers", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("news-export")
-    p.add_argument("--batches", type=int, default=6)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--double-share", type=float, default=0.2)
-    p.add_argument("--double-seed", type=int, default=22)
-    p.add_argument("--double-parts", type=int, default=2)
-    p.add_argument("--out", required=True)
+    def batch_options(p, batches: int, double_share: float, double_seed: int) -> None:
+        """The options of an export into annotation batches with a blind double sample."""
+        p.add_argument("--batches", type=int, default=batches)
+        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--double-share", type=float, default=double_share)
+        p.add_argument("--double-seed", type=int, default=double_seed)
+        p.add_argument("--double-parts", type=int, default=2)
+        p.add_argument("--out", required=True)
+
+    batch_options(sub.add_parser("news-export"), 6, 0.2, 22)
     for name in ("news-disagreements", "news-assemble"):
         p = sub.add_parser(name)
         p.add_argument("--first", nargs="+", required=True)
@@ -342,12 +345,7 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", required=True, help="a trained NER model folder")
     p.add_argument("--layer", default=None, help="default: data/stance/kazakh_news_stance.jsonl")
     p.add_argument("--decoding", default=None, choices=["argmax", "viterbi"])
-    p.add_argument("--batches", type=int, default=4)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--double-share", type=float, default=0.3)
-    p.add_argument("--double-seed", type=int, default=23)
-    p.add_argument("--double-parts", type=int, default=2)
-    p.add_argument("--out", required=True)
+    batch_options(p, 4, 0.3, 23)
     p = sub.add_parser("news-ner-assemble")
     p.add_argument("--work", required=True, help="the news-ner-audit folder (candidates.jsonl, double_*.ids)")
     p.add_argument("--first", nargs="+", required=True)

@@ -121,7 +121,7 @@ def _prepare_step(model_cfg) -> Step:
     # Where the step will put it (resolve_model_dir would insist that it is already there).
     out = Path(str(model_cfg.path)).expanduser()
     return Step(key=f"prepare_{model_cfg.name}", title=f"prepare the encoder ({model_cfg.name})",
-                run=lambda ctx: run_prepare_model(cfg), config=_plain(cfg.model), outputs=[Path(out)])
+                run=lambda ctx: run_prepare_model(cfg), config=_plain(cfg.model), outputs=[out])
 
 
 def _build_step(overrides: list[str], quick: bool, produced: list[Path]) -> Step:
@@ -273,11 +273,6 @@ def format_predictions(results: list[dict]) -> str:
         if not res["targets"]:
             lines.append("  stance: no target entity found")
     return "\n".join(lines)
-
-
-def _f1_and_ci(metrics: dict, key: str):
-    row = metrics.get(key) or {}
-    return row.get("f1"), row.get("f1_ci")
 
 
 def headline_scores(plans: list[ModelPlan]) -> list[dict]:

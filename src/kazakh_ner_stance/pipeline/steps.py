@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -56,18 +55,18 @@ def input_signatures(inputs: list[Path]) -> dict[str, str | None]:
     return {str(p): path_signature(p) for p in inputs}
 
 
-def fingerprint(config, inputs: list[Path]) -> str:
-    """What a step's result depends on: its resolved configuration and its inputs' signatures."""
-    payload = {"config": config_hash(config), "inputs": input_signatures(inputs)}
+def fingerprint(config_digest: str, inputs: dict[str, str | None]) -> str:
+    """What a step's result depends on: its configuration's hash and its inputs' signatures."""
+    payload = {"config": config_digest, "inputs": inputs}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def why_stale(step: "Step", state: dict) -> str:
+def why_stale(step: "Step", state: dict, config_digest: str, inputs: dict[str, str | None]) -> str:
     """In words, why a step recorded as done is redone (for the progress line)."""
-    if state.get("config") != config_hash(step.config):
+    if state.get("config") != config_digest:
         return "its configuration changed"
     recorded = state.get("inputs") or {}
-    for path, sig in input_signatures(step.inputs).items():
+    for path, sig in inputs.items():
         if recorded.get(path) != sig:
             return f"its input {path} changed"
     for p in step.outputs:
@@ -163,7 +162,6 @@ class StepRunner:
         self.records: list[StepRecord] = []
         if fresh and self.state_dir.exists():
             shutil.rmtree(self.state_dir)
-        self.fresh = fresh
         self.state_dir.mkdir(parents=True, exist_ok=True)
 
     def state_file(self, key: str) -> Path:
@@ -189,7 +187,10 @@ class StepRunner:
     def run(self, step: Step) -> StepRecord:
         self.index += 1
         prefix = f"[{self.index}/{self.total}] {step.title}"
-        fp = fingerprint(step.config, step.inputs)
+        # Each input folder is listed once per step: its signature serves the fingerprint, the
+        # reason a step is redone, and the state written.
+        config_digest, inputs = config_hash(step.config), input_signatures(step.inputs)
+        fp = fingerprint(config_digest, inputs)
         state = self.read_state(step.key)
         if self.is_done(step, fp, state):
             self.out(f"{prefix}: done earlier with the same inputs and configuration, skipped "
@@ -201,12 +202,12 @@ class StepRunner:
         if resume:
             why = " (resuming the interrupted attempt)"
         elif state.get("status") == "done" and not step.always:
-            why = f" (redone: {why_stale(step, state)})"
+            why = f" (redone: {why_stale(step, state, config_digest, inputs)})"
         elif state.get("status") == "started":
             why = " (the interrupted attempt had other inputs: starting over)"
         else:
             why = ""
-        recorded = {"fingerprint": fp, "config": config_hash(step.config), "inputs": input_signatures(step.inputs)}
+        recorded = {"fingerprint": fp, "config": config_digest, "inputs": inputs}
         self._write(step.key, {"status": "started", **recorded, "started": _now()})
         self.out(f"{prefix} ...{why}")
         progress = ProgressLine(prefix, every=self.progress_every, out=self.out)
@@ -232,11 +233,3 @@ class StepRunner:
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
-
-def remove_tree(path: Path) -> None:
-    """Delete a folder or file if present (a fresh run's outputs)."""
-    path = Path(path)
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        os.remove(path)

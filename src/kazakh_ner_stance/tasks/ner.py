@@ -229,8 +229,9 @@ def decode_word_logits(logits, id2label: dict[int, str], decoding: str = "argmax
             scores.append([])
             continue
         z = sent_logits - sent_logits.max(axis=1, keepdims=True)
-        norm = np.exp(z).sum(axis=1, keepdims=True)
-        probs = np.exp(z) / norm
+        exp_z = np.exp(z)
+        norm = exp_z.sum(axis=1, keepdims=True)
+        probs = exp_z / norm
         if decoding == "viterbi":
             best = viterbi_iob2(z - np.log(norm), labels, transitions)
         else:

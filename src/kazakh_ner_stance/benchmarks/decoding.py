@@ -30,42 +30,40 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
 
-def sentence_counts(gold: list[list[str]], pred: list[list[str]]):
-    """[n_sentences, 3] numpy array of (true positives, predicted, gold) entities per sentence."""
+def entity_counts(gold_spans: list, pred: list[list[str]]):
+    """[n_sentences, 3] numpy array of (true positive, predicted, gold) entities per sentence, all
+    types together: the evaluation's own strict-IOB2 counts (ner_metrics.sentence_counts)."""
     import numpy as np
 
-    from ..labels import iob2_spans
+    from ..evaluation.ner_metrics import extract_spans, sentence_counts
 
-    rows = []
-    for g, p in zip(gold, pred):
-        gs, ps = set(iob2_spans(g)), set(iob2_spans(p))
-        rows.append((len(gs & ps), len(ps), len(gs)))
-    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+    pred_spans = [extract_spans(p) for p in pred]
+    types = sorted({s[2] for spans in (*gold_spans, *pred_spans) for s in spans})
+    tp, npred, ngold = sentence_counts(gold_spans, pred_spans, types)
+    return np.stack([tp.sum(1), npred.sum(1), ngold.sum(1)], axis=1)
 
 
-def prf(counts) -> tuple[float, float, float]:
-    tp, npred, ngold = (float(x) for x in counts.sum(axis=0))
-    p = tp / npred if npred else 0.0
-    r = tp / ngold if ngold else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+def micro_prf(counts) -> tuple[float, float, float]:
+    from ..evaluation.bootstrap import prf
+
+    return tuple(float(x) for x in prf(*counts.sum(axis=0)))
 
 
 def paired_difference_ci(base, other, n: int, seed: int = 0) -> tuple[float, float]:
-    """95% CI of F1(other) - F1(base), resampling sentences with replacement (the same draw for both)."""
-    import numpy as np
+    """95% CI of F1(other) - F1(base) over resampled sentences: the same seed gives both the same
+    draws (evaluation.bootstrap.resampled_sums), so each resample compares like with like."""
+    from ..evaluation.bootstrap import percentile_ci, prf, resampled_sums
 
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n):
-        idx = rng.integers(0, len(base), len(base))
-        diffs.append(prf(other[idx])[2] - prf(base[idx])[2])
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    f1_base = prf(*resampled_sums(base, n, seed).T)[2]
+    f1_other = prf(*resampled_sums(other, n, seed).T)[2]
+    lo, hi = percentile_ci(f1_other - f1_base, 0.95)
     return float(lo), float(hi)
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
     from ..data.built_dataset import load_built_dataset
     from ..errors import KnsError
+    from ..evaluation.ner_metrics import extract_spans
     from ..tasks.ner import DECODINGS, decode_word_logits, load_ner_checkpoint, predict_word_logits
     from ..training.checkpoints import trained_inference
 
@@ -86,7 +84,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         if split not in dataset:
             raise KnsError(f"{data_dir} has no split {split!r} (it has {sorted(dataset)})")
         tokens = dataset[split]["tokens"]
-        gold = [[names[t] for t in tags] for tags in dataset[split]["ner_tags"]]
+        gold_spans = [extract_spans([names[t] for t in tags]) for tags in dataset[split]["ner_tags"]]
         logits = predict_word_logits(model, tokenizer, tokens, args.batch_size, trained["max_length"],
                                      trained["overlap"] if trained["overlap"] is not None else 32)
         counts, rows = {}, {}
@@ -94,8 +92,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             tags, _ = decode_word_logits(logits, id2label, decoding)
             seconds = time.perf_counter() - started
-            counts[decoding] = sentence_counts(gold, tags)
-            p, r, f1 = prf(counts[decoding])
+            counts[decoding] = entity_counts(gold_spans, tags)
+            p, r, f1 = micro_prf(counts[decoding])
             rows[decoding] = {"precision": p, "recall": r, "f1": f1, "decode_s": round(seconds, 3)}
         for decoding, row in rows.items():
             note = ""

@@ -132,6 +132,11 @@ def iob2_spans(tags: Sequence[str], mode: str = "strict") -> list[Span]:
     return spans
 
 
+def spans_overlap(a: Sequence[int], b: Sequence[int]) -> bool:
+    """True when two word spans (start, end, ...), end exclusive, share a word."""
+    return a[0] < b[1] and b[0] < a[1]
+
+
 def is_orphan(prev: str, tag: str) -> bool:
     """True for an I-X that does not continue `prev` (the tag before it: B-X or I-X)."""
     return tag.startswith("I-") and prev[2:] != tag[2:]
@@ -213,6 +218,7 @@ __all__ = [
     "SPAN_MODES",
     "split_tag",
     "iob2_spans",
+    "spans_overlap",
     "is_orphan",
     "repair_orphan",
     "repair_iob2",

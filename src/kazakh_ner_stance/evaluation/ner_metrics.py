@@ -66,7 +66,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..labels import Span, count_orphans, iob2_spans
+from ..labels import Span, count_orphans, iob2_spans, spans_overlap
 from .bootstrap import ci_list, percentile_ci, prf, resampled_sums
 
 
@@ -189,10 +189,6 @@ def compute_ner_metrics(
     return out
 
 
-def _overlaps(a: Span, b: Span) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
-
-
 def align_sentence(gold: list[Span], pred: list[Span]) -> list[tuple[str, Span | None, Span | None]]:
     """Pair one sentence's gold and predicted spans (see the module docstring).
 
@@ -213,7 +209,7 @@ def align_sentence(gold: list[Span], pred: list[Span]) -> list[tuple[str, Span |
             rest_gold.append(g)
     free_pred = [s for s in free_pred if s not in used]
     for g in rest_gold:
-        q = next((s for s in free_pred if _overlaps(g, s)), None)
+        q = next((s for s in free_pred if spans_overlap(g, s)), None)
         if q is None:
             out.append(("missed", g, None))
         else:

@@ -24,7 +24,7 @@ from typing import Iterable, Mapping, Sequence
 
 from ..data.stance_layer import read_jsonl
 from ..errors import Problem
-from ..labels import STANCE_LABELS, iob2_spans
+from ..labels import STANCE_LABELS, iob2_spans, spans_overlap
 from .agreement import cohen_kappa
 from .news_layer import LAYER_FIELDS, TARGET_TYPES
 
@@ -35,10 +35,6 @@ def proposals(tags_by_sentence: Mapping[str, Sequence[str]]) -> dict[str, list[t
     """sentence id -> the NER model's entities of the target types, as (start, end, type)."""
     return {sid: [s for s in iob2_spans(tags, mode="lenient") if s[2] in TARGET_TYPES]
             for sid, tags in tags_by_sentence.items()}
-
-
-def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
 
 
 def compare(proposed: Mapping[str, list[tuple[int, int, str]]], layer: Sequence[Mapping]) -> dict:
@@ -59,8 +55,8 @@ def compare(proposed: Mapping[str, list[tuple[int, int, str]]], layer: Sequence[
             exact = set(gold) & set(pred)
             c["exact_span"] += len(exact)
             c["exact_span_and_type"] += sum(gold[k] == pred[k] for k in exact)
-            c["proposals_overlapping_only"] += sum(1 for k in pred if k not in gold and any(_overlaps(k, g) for g in gold))
-            c["proposals_unmarked"] += sum(1 for k in pred if not any(_overlaps(k, g) for g in gold))
+            c["proposals_overlapping_only"] += sum(1 for k in pred if k not in gold and any(spans_overlap(k, g) for g in gold))
+            c["proposals_unmarked"] += sum(1 for k in pred if not any(spans_overlap(k, g) for g in gold))
         n_gold, n_pred = c["layer_targets"], c["proposals"]
         return {**c, "recall_span": round(c["exact_span"] / n_gold, 4) if n_gold else None,
                 "precision_span": round(c["exact_span"] / n_pred, 4) if n_pred else None,
@@ -86,7 +82,7 @@ def candidates(proposed: Mapping[str, list[tuple[int, int, str]]], layer: Sequen
     for sid, spans in proposed.items():
         s = sentences[sid]
         for start, end, etype in spans:
-            if any(_overlaps((start, end), m) for m in marked.get(sid, [])):
+            if any(spans_overlap((start, end), m) for m in marked.get(sid, [])):
                 continue
             out.append({"id": f"{sid}:{start}-{end}", "sent_id": sid, "source": s.source, "doc_id": s.doc_id,
                         "start": start, "end": end, "target": " ".join(s.tokens[start:end]), "proposed_type": etype})

@@ -49,6 +49,12 @@ def _write_jsonl(path: Path, rows) -> None:
     write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def _write_batch(out: Path, name: str, text: str, ids) -> None:
+    """One annotation batch: NAME.txt (what the annotator reads) and NAME.ids (its ids, in order)."""
+    (out / f"{name}.txt").write_text(text, encoding="utf-8")
+    (out / f"{name}.ids").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
+
+
 def _root() -> Path:
     from ..config import compose
 
@@ -63,14 +69,12 @@ def news_export(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     sents = list(sentences.values())
     for k, b in enumerate(deal_documents(sents, args.batches, args.seed), 1):
-        (out / f"batch_{k}.txt").write_text(batch_text(b), encoding="utf-8")
-        (out / f"batch_{k}.ids").write_text("".join(s.id + "\n" for s in b), encoding="utf-8")
+        _write_batch(out, f"batch_{k}", batch_text(b), (s.id for s in b))
     sample = [sentences[i] for i in double_sample(sents, args.double_share, args.double_seed)]
     size = -(-len(sample) // args.double_parts)
     for j in range(args.double_parts):
         part = sample[j * size:(j + 1) * size]
-        (out / f"double_{j + 1}.txt").write_text(batch_text(part), encoding="utf-8")
-        (out / f"double_{j + 1}.ids").write_text("".join(s.id + "\n" for s in part), encoding="utf-8")
+        _write_batch(out, f"double_{j + 1}", batch_text(part), (s.id for s in part))
     print(f"{len(sents)} sentences in {args.batches} batches; double sample {len(sample)} sentences in "
           f"{args.double_parts} parts: {out}")
     return 0
@@ -159,13 +163,11 @@ def news_ner_audit(args) -> int:
     write_text_atomic(out / "audit.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     _write_jsonl(out / "candidates.jsonl", cands)
     for k, batch in enumerate(split_batches(cands, args.batches, args.seed), 1):
-        (out / f"candidates_{k}.txt").write_text(candidate_text(batch, sentences), encoding="utf-8")
-        (out / f"candidates_{k}.ids").write_text("".join(c["id"] + "\n" for c in batch), encoding="utf-8")
+        _write_batch(out, f"candidates_{k}", candidate_text(batch, sentences), (c["id"] for c in batch))
     double = set(double_sample(cands, args.double_share, args.double_seed))
     dbl = [c for c in cands if c["id"] in double]
     for k, batch in enumerate(split_batches(dbl, args.double_parts, args.seed + 1), 1):
-        (out / f"double_{k}.txt").write_text(candidate_text(batch, sentences), encoding="utf-8")
-        (out / f"double_{k}.ids").write_text("".join(c["id"] + "\n" for c in batch), encoding="utf-8")
+        _write_batch(out, f"double_{k}", candidate_text(batch, sentences), (c["id"] for c in batch))
     o = report["overall"]
     print(f"{report['sentences']} sentences: {o['proposals']} NER proposals, {o['layer_targets']} layer targets; "
           f"exact span {o['exact_span']} (recall {o['recall_span']}, precision {o['precision_span']}), "
@@ -254,8 +256,7 @@ def cf_select(args) -> int:
     random.Random(args.seed).shuffle(order)
     for k in range(args.batches):
         part = sorted(order[k::args.batches], key=lambda t: t["task_id"])
-        (out / f"editor_{k + 1}.txt").write_text(editor_batch_text(part), encoding="utf-8")
-        (out / f"editor_{k + 1}.ids").write_text("".join(t["task_id"] + "\n" for t in part), encoding="utf-8")
+        _write_batch(out, f"editor_{k + 1}", editor_batch_text(part), (t["task_id"] for t in part))
     print(f"{len(tasks)} counterfactual tasks in {args.batches} batches: {out}")
     return 0
 
@@ -279,8 +280,7 @@ def cf_checks_export(args) -> int:
     controls = control_items([tasks[t] for t in sorted(edits)], args.control_share, args.seed)
     _write_jsonl(folder / f"edits_for_check_{args.name}.jsonl", edited + controls)
     for k, part in enumerate(mixed_check_batches(edited, controls, args.batches, args.seed), 1):
-        (folder / f"check_{args.name}{k}.txt").write_text(checker_batch_text(part), encoding="utf-8")
-        (folder / f"check_{args.name}{k}.ids").write_text("".join(e["task_id"] + "\n" for e in part), encoding="utf-8")
+        _write_batch(folder, f"check_{args.name}{k}", checker_batch_text(part), (e["task_id"] for e in part))
         print(f"check_{args.name}{k}: {len(part)} items")
     return 0
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .ner_verification import ner_scores
 from .stance_verification import stance_sample_scores
-from .verification import ReleaseVerifier, require_whole_split_match, sample_indices, verification_split
+from .verification import (ReleaseVerifier, require_whole_split_match, sample_indices, sample_rescoring,
+                           verification_split)
 
 
 def joint_predict(folder: Path, tokens: list[list[str]], spans: list[list[list[int]]], batch_size: int):
@@ -58,17 +59,10 @@ def build_joint_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> dic
         got = {"ner.micro_f1": scores["ner"]["micro"]["f1"], "stance.macro_f1": scores["stance"]["macro_f1"]}
         require_whole_split_match(want, got, vcfg, split)
         compared = f"whole `{split}` split re-scored: NER and stance equal to metrics.json"
-    return {
-        "check": "sample re-scoring",
-        "split": split,
-        "data": {"kind": "built", "n_sentences": len(ds)},
-        "sample": {"seed": int(vcfg.get("seed", 0)), "whole_split": whole, "sent_ids": [str(ids_all[i]) for i in idx],
-                   "tokens": tokens, "gold": gold_tags, "spans": spans, "gold_stance": gold_stance},
-        "predict": {"batch_size": bs},
-        "tolerance": float(vcfg.get("tolerance") or 1e-6),
-        "expected": scores,
-        "metrics_json_check": compared,
-    }
+    return sample_rescoring(split, {"kind": "built", "n_sentences": len(ds)},
+                            {"sent_ids": [str(ids_all[i]) for i in idx], "tokens": tokens, "gold": gold_tags,
+                             "spans": spans, "gold_stance": gold_stance},
+                            {"batch_size": bs}, vcfg, whole, scores, compared)
 
 
 verify_joint_release = ReleaseVerifier(

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import KnsError
 from ..training.checkpoints import trained_inference
 from .common import ReleaseVerificationError
-from .verification import ReleaseVerifier, compare_scores, sample_indices
+from .verification import ReleaseVerifier, compare_scores, sample_indices, sample_rescoring
 
 log = logging.getLogger(__name__)
 
@@ -185,17 +185,10 @@ def build_ner_verification(ckpt: Path, metrics: dict, metrics_path: Path, info: 
     compared = check_against_metrics_json(metrics, scores, whole, pred, sample, metrics_path, tol,
                                           float(vcfg.get("min_eval_agreement", 0.99)))
     log.info("verification sample: %d sentences of %s (%s)", len(idx), data.split, compared)
-    return {
-        "check": "sample re-scoring",
-        "split": data.split,
-        "data": {"kind": data.kind, "fingerprint": data.fingerprint, "n_sentences": len(data.tokens)},
-        "sample": {"seed": int(vcfg.get("seed", 0)), "whole_split": whole, "sent_ids": sample.sent_ids,
-                   "tokens": sample.tokens, "gold": sample.tags},
-        "predict": {"batch_size": bs, "max_length": ml},
-        "tolerance": tol,
-        "expected": scores,
-        "metrics_json_check": compared,
-    }
+    return sample_rescoring(
+        data.split, {"kind": data.kind, "fingerprint": data.fingerprint, "n_sentences": len(data.tokens)},
+        {"sent_ids": sample.sent_ids, "tokens": sample.tokens, "gold": sample.tags},
+        {"batch_size": bs, "max_length": ml}, vcfg, whole, scores, compared)
 
 
 verify_ner_release = ReleaseVerifier(

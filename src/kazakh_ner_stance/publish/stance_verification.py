@@ -7,7 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .verification import ReleaseVerifier, require_whole_split_match, sample_indices, verification_split
+from .verification import (ReleaseVerifier, require_whole_split_match, sample_indices, sample_rescoring,
+                           verification_split)
 
 
 def _stance_backend():
@@ -59,17 +60,9 @@ def build_stance_verification(ckpt: Path, metrics: dict, info: dict, vcfg) -> di
                 "accuracy": metrics.get("accuracy")}
         require_whole_split_match(want, {k: scores[k] for k in want}, vcfg, split)
         compared = f"whole `{split}` split re-scored: equal to metrics.json"
-    return {
-        "check": "sample re-scoring",
-        "split": split,
-        "data": {"kind": "built", "n_items": len(ds)},
-        "sample": {"seed": int(vcfg.get("seed", 0)), "whole_split": whole, "sent_ids": [str(ids_all[i]) for i in idx],
-                   "items": items, "gold": gold},
-        "predict": {"batch_size": bs},
-        "tolerance": float(vcfg.get("tolerance") or 1e-6),
-        "expected": scores,
-        "metrics_json_check": compared,
-    }
+    return sample_rescoring(split, {"kind": "built", "n_items": len(ds)},
+                            {"sent_ids": [str(ids_all[i]) for i in idx], "items": items, "gold": gold},
+                            {"batch_size": bs}, vcfg, whole, scores, compared)
 
 
 verify_stance_release = ReleaseVerifier(

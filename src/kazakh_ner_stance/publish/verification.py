@@ -75,6 +75,23 @@ def require_whole_split_match(want: dict, got: dict, vcfg, split: str) -> None:
         )
 
 
+def sample_rescoring(split: str, data: dict, sample: dict, predict: dict, vcfg, whole: bool, expected: dict,
+                     compared: str) -> dict:
+    """The verification record every task writes into a release: re-score `sample` (its seed and
+    whether it is the whole split added here) with `predict`'s settings and expect `expected`
+    within the configured tolerance."""
+    return {
+        "check": "sample re-scoring",
+        "split": split,
+        "data": data,
+        "sample": {"seed": int(vcfg.get("seed", 0)), "whole_split": whole, **sample},
+        "predict": predict,
+        "tolerance": float(vcfg.get("tolerance") or 1e-6),
+        "expected": expected,
+        "metrics_json_check": compared,
+    }
+
+
 def build_verification(ckpt: Path, task: str, metrics: dict, metrics_path: Path, info: dict, vcfg) -> dict:
     """verification.json for a model release, scored with the source checkpoint by the task's
     publish verifier (tasks/registry.py)."""

@@ -7,15 +7,16 @@ Rows are the stance dataset's (``data.stance_dataset.stance_features``) plus
 
 * ``lang`` ``kk`` for every row (the cross-lingual sampler's target language);
 * ``origin``: ``gold`` (a real sentence, labelled by annotators) or ``counterfactual``;
-* ``source``: ``kaznerd``, ``ntrex``, ``flores``, ``akorda`` (a counterfactual's is its
-  source item's);
+* ``source``: ``kaznerd``, ``ntrex``, ``flores``, ``akorda``, ``kazsandra`` (a
+  counterfactual's is its source item's);
 * ``group``: the unit that never crosses a split or a CV fold: a KazNERD sentence with its
-  identical sentences and ID variants, a news document, and for a counterfactual the group of
-  the item it was made from;
+  identical sentences and ID variants, a news document, a review, and for a counterfactual the
+  group of the item it was made from;
 * ``source_id``: the item a counterfactual was made from ('' for gold items).
 
 Splits: KazNERD items keep the splits of ``data=kaznerd_stance`` (built first when missing),
-so its figures stay comparable; news items are split by document (seeded, ``news_split``);
+so its figures stay comparable; news items are split by document and review items
+(``data.reviews``, the KazSAnDRA layer; off in ``data=kazakh_stance``) by review (seeded);
 counterfactual items go to ``train`` when their source item is in train and are dropped
 otherwise (they are training data only, never evaluated on). ``data.extra_dir`` gets the train
 items that are not KazNERD's (news gold and counterfactual) as a one-split dataset, for the
@@ -65,10 +66,11 @@ def kaznerd_rows(dsd, variant_id_pattern: str | None) -> list[dict]:
 
 
 def news_rows(layer: Sequence[Mapping], sentences: Mapping[str, object], shares: Mapping[str, float], seed: int,
-              added: Sequence[Mapping] = ()) -> list[dict]:
-    """Rows of the news layer, split by document. `added`: items of a later layer over the same
-    text (the NER-proposed targets); they follow their document's split, and documents only they
-    cover are cut apart with the same shares, so no earlier item changes split."""
+              added: Sequence[Mapping] = (), group_prefix: str = "news") -> list[dict]:
+    """Rows of a gold layer over documents (news, reviews), split by document. `added`: items of
+    a later layer over the same text (the NER-proposed targets); they follow their document's
+    split, and documents only they cover are cut apart with the same shares, so no earlier item
+    changes split."""
     from .splitting import _cut
 
     docs = sorted({r["doc_id"] for r in layer})
@@ -86,7 +88,7 @@ def news_rows(layer: Sequence[Mapping], sentences: Mapping[str, object], shares:
         rows.append({"id": r["id"], "sent_id": r["sent_id"], "tokens": list(s.tokens), "start": r["start"],
                      "end": r["end"], "target": r["target"], "target_type": r["type"], "label": r["label"],
                      "split": split_of_doc[r["doc_id"]], "annotator": r["annotator"], "lang": "kk", "origin": "gold",
-                     "source": r["source"], "group": f"news:{r['doc_id']}", "source_id": ""})
+                     "source": r["source"], "group": f"{group_prefix}:{r['doc_id']}", "source_id": ""})
     return rows
 
 
@@ -111,6 +113,19 @@ def counterfactual_rows(layer: Sequence[Mapping], by_id: Mapping[str, Mapping]) 
                      "origin": "counterfactual", "source": src["source"], "group": src["group"],
                      "source_id": r["source_id"]})
     return rows, dropped
+
+
+def review_rows(rev_cfg) -> list[dict]:
+    """The KazSAnDRA reviews layer's rows, split by review; only the reviews the layer names are
+    cut into sentences."""
+    from ..stance_annotation import news_layer
+    from .kazsandra_reviews import read_configured, sentences_by_id
+
+    path = Path(str(rev_cfg.layer))
+    ids = {r["sent_id"] for r in news_layer.read_layer(path)}
+    sentences = sentences_by_id(read_configured(rev_cfg.text), ids)
+    layer = news_layer.read_layer(path, sentences)
+    return news_rows(layer, sentences, rev_cfg.split, int(rev_cfg.seed), group_prefix="review")
 
 
 def count_table(rows: Sequence[Mapping]) -> dict:
@@ -156,6 +171,11 @@ def build_rows(cfg) -> tuple[dict[str, list[dict]], dict]:
         stats["news_items"] = len(nrows)
         stats["news_documents"] = len({r["group"] for r in nrows})
         rows += nrows
+    rev_cfg = data.get("reviews")
+    if rev_cfg and rev_cfg.get("layer"):
+        rrows = review_rows(rev_cfg)
+        stats["review_items"] = len(rrows)
+        rows += rrows
     cf_cfg = data.get("counterfactual")
     if cf_cfg and cf_cfg.get("layer"):
         layer = counterfactual.read_layer(Path(str(cf_cfg.layer)))
@@ -171,27 +191,28 @@ def build_rows(cfg) -> tuple[dict[str, list[dict]], dict]:
     return by_split, stats
 
 
-def _card(stats: Mapping, agreement: Mapping | None) -> str:
+def _card(stats: Mapping, agreements: Mapping[str, Mapping]) -> str:
     from .markdown import markdown_table
 
     table = [[k, *(v.get(lab, 0) for lab in STANCE_LABELS)] for k, v in stats["counts"].items()]
     lines = [
         "---", "license: cc-by-sa-4.0", "language:", "- kk", "task_categories:", "- text-classification",
-        "pretty_name: Kazakh target stance v2 (KazNERD layer, news gold layer, counterfactual pairs)", "---", "",
-        "# Kazakh target stance, v2", "",
+        "pretty_name: Kazakh target stance v2 (KazNERD layer, news and review gold layers, counterfactual pairs)",
+        "---", "", "# Kazakh target stance, v2", "",
         "Stance (FAVOR / AGAINST / NONE) toward named-entity targets in Kazakh sentences: the KazNERD layer "
-        "(CC BY 4.0), a gold layer over NTREX-128, FLORES-200 and Akorda sentences (CC BY-SA 4.0), and "
-        "counterfactual edits of KazNERD training items (training only). As a whole: CC BY-SA 4.0.", "",
+        "(CC BY 4.0), a gold layer over NTREX-128, FLORES-200 and Akorda sentences (CC BY-SA 4.0), where "
+        "configured a gold layer over KazSAnDRA review sentences (CC BY 4.0), and counterfactual edits of "
+        "KazNERD training items (training only). As a whole: CC BY-SA 4.0.", "",
         "Columns beyond the stance dataset's: `lang`, `origin` (gold | counterfactual), `source`, `group` "
         "(never split across splits or CV folds), `source_id` (a counterfactual's source item).", "",
         "## Items per split / origin / source", "",
         markdown_table(["split/origin/source", *STANCE_LABELS], table), "",
         f"Counterfactual items dropped (source not a training item): {stats.get('counterfactual_dropped', {})}.", "",
     ]
-    if agreement:
+    for layer, agreement in agreements.items():
         t, lab = agreement["targets"], agreement["labels"]
         per_class = ", ".join(f"{k} {v:.3f}" for k, v in lab["per_class_kappa"].items() if v is not None)
-        lines += ["## Agreement on the news layer", "",
+        lines += [f"## Agreement on the {layer} layer", "",
                   f"Blind double annotation of {t['sentences']} sentences: target F1 {t['f1_span_and_type']} (span "
                   f"and type); label kappa {lab['kappa']:.3f} over {lab['n']} shared targets ({per_class}); "
                   f"{agreement['adjudication']['disagreements']} differences adjudicated.", ""]
@@ -209,10 +230,12 @@ def run_build_stance_v2(cfg) -> dict:
     for s in SPLITS:
         if not by_split[s]:
             raise KnsError(f"the {s} split of the v2 stance dataset is empty")
-    agreement = None
-    agreement_file = cfg.data.get("news", {}).get("agreement") if cfg.data.get("news") else None
-    if agreement_file and Path(str(agreement_file)).is_file():
-        agreement = json.loads(Path(str(agreement_file)).read_text(encoding="utf-8"))
+    agreements = {}
+    for layer in ("news", "reviews"):
+        node = cfg.data.get(layer)
+        agreement_file = node.get("agreement") if node and node.get("layer") else None
+        if agreement_file and Path(str(agreement_file)).is_file():
+            agreements[layer] = json.loads(Path(str(agreement_file)).read_text(encoding="utf-8"))
     if not bool(cfg.get("progress", True)):
         import datasets
 
@@ -221,7 +244,7 @@ def run_build_stance_v2(cfg) -> dict:
 
     def write(tmp: Path):
         DatasetDict({s: Dataset.from_list(by_split[s], features=feats) for s in SPLITS}).save_to_disk(str(tmp))
-        (tmp / "README.md").write_text(_card(stats, agreement), encoding="utf-8")
+        (tmp / "README.md").write_text(_card(stats, agreements), encoding="utf-8")
         (tmp / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
     def write_extra(tmp: Path):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 def main(argv=None) -> int:
     from ..config import compose
-    from ..data.kazakh_news import read_sources
     from .news_layer import read_annotations
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -23,7 +22,14 @@ def main(argv=None) -> int:
         return 2
     ids_file, ann_file = map(Path, argv)
     wanted = [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    sentences = {s.id: s for s in read_sources(compose("build_dataset", ["data=kazakh_news"]).data)}
+    if wanted and all(i.startswith("kazsandra:") for i in wanted):
+        from ..data.kazsandra_reviews import read_configured, sentences_by_id
+
+        sentences = sentences_by_id(read_configured(compose("build_dataset", ["data=kazsandra_reviews"]).data), wanted)
+    else:
+        from ..data.kazakh_news import read_sources
+
+        sentences = {s.id: s for s in read_sources(compose("build_dataset", ["data=kazakh_news"]).data)}
     annotations, problems, counts = read_annotations([ann_file], sentences)
     for p in problems:
         print(p)

@@ -7,6 +7,10 @@ News gold layer (NTREX, FLORES, Akorda; `data=kazakh_news` for where the text is
     stance_layers.py news-assemble --first ... --second ... --adjudication WORK/adjudication.jsonl
         -> data/stance/kazakh_news_stance.jsonl, kazakh_news_stance_double.jsonl, kazakh_news_agreement.json
 
+Reviews gold layer (KazSAnDRA review sentences that name an entity; `data=kazsandra_reviews`):
+the same three commands with `--corpus reviews`
+        -> data/stance/kazsandra_stance.jsonl, kazsandra_stance_double.jsonl, kazsandra_agreement.json
+
 NER-proposed targets (the trained NER model's proposals that no annotator marked):
 
     stance_layers.py news-ner-audit --checkpoint RUN/model --out NERWORK    # audit.json + candidates_K / double_K
@@ -35,11 +39,22 @@ from pathlib import Path
 from ..errors import DataValidationError, KnsError
 
 
-def _sentences(overrides=()):
+# The text each gold layer is annotated over: its data config and the stem of its files in data/stance.
+CORPORA = {"news": ("kazakh_news", "kazakh_news"), "reviews": ("kazsandra_reviews", "kazsandra")}
+
+
+def _sentences(overrides=(), corpus: str = "news"):
+    """{id: sentence} of a corpus: the news text, or the selected KazSAnDRA review sentences
+    (with their proposed names)."""
     from ..config import compose
+
+    cfg = compose("build_dataset", [f"data={CORPORA[corpus][0]}", *overrides])
+    if corpus == "reviews":
+        from ..data.kazsandra_reviews import selected_sentences
+
+        return {s.id: s for s in selected_sentences(cfg.data)}, cfg
     from ..data.kazakh_news import read_sources
 
-    cfg = compose("build_dataset", ["data=kazakh_news", *overrides])
     return {s.id: s for s in read_sources(cfg.data)}, cfg
 
 
@@ -64,7 +79,7 @@ def _root() -> Path:
 def news_export(args) -> int:
     from .news_layer import batch_text, deal_documents, double_sample
 
-    sentences, _ = _sentences()
+    sentences, _ = _sentences(corpus=args.corpus)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sents = list(sentences.values())
@@ -96,7 +111,7 @@ def _read_rounds(args, sentences):
 def news_disagreements(args) -> int:
     from .news_layer import disagreements
 
-    sentences, _ = _sentences()
+    sentences, _ = _sentences(corpus=args.corpus)
     first, second = _read_rounds(args, sentences)
     rows = disagreements(first, second, sentences)
     _write_jsonl(Path(args.out), rows)
@@ -108,7 +123,7 @@ def news_assemble(args) -> int:
     from .news_layer import (agreement_report, apply_adjudication, disagreements, layer_records, read_adjudication,
                              read_layer)
 
-    sentences, _ = _sentences()
+    sentences, _ = _sentences(corpus=args.corpus)
     first, second = _read_rounds(args, sentences)
     open_items = {d["key"]: d for d in disagreements(first, second, sentences)}
     decisions, problems = read_adjudication(Path(args.adjudication), open_items)
@@ -120,15 +135,16 @@ def news_assemble(args) -> int:
     report = agreement_report(first, second, double_rows)
     out = Path(args.out_dir or _root() / "data" / "stance")
     out.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(out / "kazakh_news_stance.jsonl", layer)
-    _write_jsonl(out / "kazakh_news_stance_double.jsonl", double_rows)
+    stem = CORPORA[args.corpus][1]
+    _write_jsonl(out / f"{stem}_stance.jsonl", layer)
+    _write_jsonl(out / f"{stem}_stance_double.jsonl", double_rows)
     from ..atomic import write_text_atomic
 
-    write_text_atomic(out / "kazakh_news_agreement.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    read_layer(out / "kazakh_news_stance.jsonl", sentences)  # what was written reads back
+    write_text_atomic(out / f"{stem}_agreement.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    read_layer(out / f"{stem}_stance.jsonl", sentences)  # what was written reads back
     from collections import Counter
 
-    print(f"news stance layer: {len(layer)} items {dict(Counter(r['label'] for r in layer))}")
+    print(f"{args.corpus} stance layer: {len(layer)} items {dict(Counter(r['label'] for r in layer))}")
     lab = report["labels"]
     print(f"double sample: target F1 {report['targets']['f1_span_and_type']} (span only "
           f"{report['targets']['f1_span']}); label kappa {lab['kappa']:.3f} over {lab['n']} shared targets; per class "
@@ -331,9 +347,13 @@ def main(argv=None) -> int:
         p.add_argument("--double-parts", type=int, default=2)
         p.add_argument("--out", required=True)
 
-    batch_options(sub.add_parser("news-export"), 6, 0.2, 22)
+    corpus_help = "news: NTREX, FLORES, Akorda (data=kazakh_news); reviews: KazSAnDRA sentences (data=kazsandra_reviews)"
+    p = sub.add_parser("news-export")
+    batch_options(p, 6, 0.2, 22)
+    p.add_argument("--corpus", choices=sorted(CORPORA), default="news", help=corpus_help)
     for name in ("news-disagreements", "news-assemble"):
         p = sub.add_parser(name)
+        p.add_argument("--corpus", choices=sorted(CORPORA), default="news", help=corpus_help)
         p.add_argument("--first", nargs="+", required=True)
         p.add_argument("--second", nargs="+", required=True)
         if name == "news-disagreements":

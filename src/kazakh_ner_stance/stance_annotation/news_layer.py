@@ -62,8 +62,9 @@ def deal_documents(sentences: Sequence, n_batches: int, seed: int = 7) -> list[l
 
 
 def batch_text(sentences: Sequence, proposals: bool = True) -> str:
-    """What an annotator reads: each sentence with its English line, numbered tokens and, for
-    Akorda, the CG-3 proper-noun proposals."""
+    """What an annotator reads: each sentence with its English line, numbered tokens and the
+    proposed names (Akorda: the CG-3 proper-noun analyses; KazSAnDRA reviews: brands and words the
+    corpus capitalises)."""
     from ..data.kazakh_news import np_spans
 
     out = []
@@ -76,7 +77,8 @@ def batch_text(sentences: Sequence, proposals: bool = True) -> str:
         if proposals and s.np_tags:
             spans = np_spans(s.np_tags)
             if spans:
-                out.append("CG-3 proper nouns: " + "; ".join(
+                heading = "CG-3 proper nouns" if s.source == "akorda" else "proposed names"
+                out.append(f"{heading}: " + "; ".join(
                     f"{a}-{b} {' '.join(s.tokens[a:b])} ({','.join(t)})" for a, b, t in spans))
         out.append("")
     return "\n".join(out)
@@ -219,7 +221,7 @@ def read_layer(path: Path, sentences: Mapping[str, object] | None = None) -> lis
             s = sentences.get(obj["sent_id"])
             if s is None:
                 problems.append(Problem(str(path), lineno, f"{obj['id']}: sentence {obj['sent_id']!r} is not in the "
-                                                            "built text (data=kazakh_news)"))
+                                                            "built text"))
                 continue
             st, en = obj["start"], obj["end"]
             if not (isinstance(st, int) and isinstance(en, int) and 0 <= st < en <= len(s.tokens)) \
@@ -395,7 +397,7 @@ def agreement_report(first: Mapping[str, dict], second: Mapping[str, dict], doub
     labels = label_agreement(pairs)
     adjudicated = [r for r in double_rows if r["adjudicated"]]
     return {
-        "description": "Blind double annotation of a seeded 20% of the news sentences (stratified by source): the "
+        "description": "Blind double annotation of a seeded share of the sentences (stratified by source): the "
                        "second annotator marked targets and labels from scratch. Target agreement is exact span "
                        "(and type) F1; label agreement is Cohen's kappa over the targets both marked with the same "
                        "span (per class: one-vs-rest). Rows of the confusion = first annotator.",

@@ -234,9 +234,24 @@ def test_data_recipe_benchmark_runs_on_the_tiny_layers(built, rusentne_tiny, tin
                   f"paths.artifacts_dir={tmp_path}"])
     assert rc == 0
     record = json.loads((out / "stance_data.json").read_text())
-    assert list(record["rows"]) == ["default", "news", "counterfactual", "name_swaps", "all"]
+    assert list(record["rows"]) == ["default", "news", "reviews", "counterfactual", "name_swaps", "all"]
     per_fold = {k: sum(v["train_items_per_fold"]) for k, v in record["rows"].items()}
     # news adds the news items, the counterfactual row its training pairs, swaps a copy per real item
     assert per_fold["news"] > per_fold["default"] and per_fold["counterfactual"] > per_fold["default"]
     assert per_fold["all"] > max(per_fold["news"], per_fold["name_swaps"])
-    assert "| data recipe (probe) |" in capsys.readouterr().out
+    assert per_fold["reviews"] == per_fold["news"]  # this dataset has no review layer
+    out_text = capsys.readouterr().out
+    assert "| data recipe (probe) |" in out_text and "reviews part" not in out_text
+
+
+def test_data_recipes_train_on_the_layers_they_name():
+    import numpy as np
+
+    from kazakh_ner_stance.benchmarks.stance_data import recipe_mask
+
+    source = np.array(["kaznerd", "ntrex", "kazsandra", "kaznerd"])
+    origin = np.array(["gold", "gold", "gold", "counterfactual"])
+    real = {r: recipe_mask(r, source, origin)["real"].tolist() for r in ("default", "news", "reviews", "all")}
+    assert real == {"default": [True, False, False, False], "news": [True, True, False, False],
+                    "reviews": [True, True, True, False], "all": [True, True, True, False]}
+    assert recipe_mask("counterfactual", source, origin)["counterfactual"].tolist() == [False, False, False, True]

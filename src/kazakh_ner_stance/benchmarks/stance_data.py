@@ -2,8 +2,9 @@
 CV over every real Kazakh item, with a frozen-encoder probe.
 
     python scripts/build_dataset.py data=rusentne
-    python scripts/build_dataset.py data=kazakh_stance
-    kns-bench stance_data [--folds 3] [--recipes default,news,counterfactual,name_swaps,all] [KEY=VALUE ...]
+    python scripts/build_dataset.py data=kazakh_stance          # or data=kazakh_stance_reviews
+    kns-bench stance_data [--folds 3] [--recipes default,news,reviews,counterfactual,name_swaps,all]
+        [--dataset kazakh_stance_reviews] [KEY=VALUE ...]
 
 The probe (``evaluation/stance_probe.py``: logistic regression over the frozen encoder's target
 vectors) scored like every fine-tuned recipe on the KazNERD layer (issue 12), in minutes
@@ -12,13 +13,16 @@ instead of hours, so it ranks data recipes cheaply; the recipe that wins is then
 
 Folds: ``stance_cv.cv_plan`` over the v2 dataset (documents and KazNERD sentence groups never
 split; counterfactual items in their source item's fold, training only). Every row is scored
-on the same real items: KazNERD's and the news layer's. Rows:
+on the same real items: KazNERD's, the news layer's and, with ``--dataset
+kazakh_stance_reviews``, the KazSAnDRA reviews layer's. Rows:
 
 * ``default``: today's data, the KazNERD layer's training folds plus RuSentNE (weight x0.25);
 * ``news``: plus the news gold items of the training folds;
+* ``reviews``: plus the news and the review gold items of the training folds;
 * ``counterfactual``: the default plus the counterfactual items whose source is in training;
 * ``name_swaps``: the default plus a name-swapped copy of every KazNERD training item;
-* ``all``: news, counterfactual and name-swapped copies of every real training item.
+* ``all``: every real training item (news, and reviews where the dataset has them),
+  counterfactual items and name-swapped copies of every real training item.
 
 Columns: macro-F1 over all real items [95% CI], the KazNERD part and the news part, F_avg,
 F1 per class, AGAINST recall, and the name-swap check (share of labels that change when each
@@ -36,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-RECIPES = ("default", "news", "counterfactual", "name_swaps", "all")
+RECIPES = ("default", "news", "reviews", "counterfactual", "name_swaps", "all")
+REVIEWS = "kazsandra"
 BASELINE = "default"
 
 
@@ -47,10 +52,12 @@ def _ci(v, ci) -> str:
 def recipe_mask(recipe: str, source: np.ndarray, origin: np.ndarray) -> dict:
     """Which kinds of item a recipe trains on."""
     kaznerd = (source == "kaznerd") & (origin == "gold")
-    news = (source != "kaznerd") & (origin == "gold")
+    news = (source != "kaznerd") & (source != REVIEWS) & (origin == "gold")
+    reviews = (source == REVIEWS) & (origin == "gold")
     cf = origin == "counterfactual"
-    uses_news = recipe in ("news", "all")
-    return {"real": kaznerd | (news if uses_news else np.zeros_like(news)),
+    none = np.zeros_like(news)
+    return {"real": kaznerd | (news if recipe in ("news", "reviews", "all") else none)
+            | (reviews if recipe in ("reviews", "all") else none),
             "counterfactual": cf if recipe in ("counterfactual", "all") else np.zeros_like(cf),
             "swaps": recipe in ("name_swaps", "all")}
 
@@ -58,6 +65,7 @@ def recipe_mask(recipe: str, source: np.ndarray, origin: np.ndarray) -> dict:
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, from {', '.join(RECIPES)}")
+    ap.add_argument("--dataset", default="kazakh_stance", help="the built v2 stance dataset (under datasets_dir)")
     ap.add_argument("--layers", default="6,8,10,12")
     ap.add_argument("--C", type=float, default=0.01)
     ap.add_argument("--class-power", type=float, default=0.75)
@@ -94,7 +102,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     cfg = compose("train", ["experiment=kaznerd_stance_e5_small", "data=kazakh_stance", *args.overrides])
     out = Path(args.out or Path(cfg.paths.runs_dir) / "cv" / "stance_data")
-    for name in ("rusentne", "kazakh_stance"):
+    for name in ("rusentne", args.dataset):
         if not (Path(cfg.paths.datasets_dir) / name / "dataset_dict.json").is_file():
             print(f"error: {name} is not built; run: python scripts/build_dataset.py data={name}", file=sys.stderr)
             return 2
@@ -104,7 +112,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     seed = int(cfg.cv.get("seed", 42))
     model_dir, tokenizer, model = load_frozen_encoder(cfg.model)
 
-    items = _all_items(load_built_dataset(Path(cfg.paths.datasets_dir) / "kazakh_stance"))
+    items = _all_items(load_built_dataset(Path(cfg.paths.datasets_dir) / args.dataset))
     pattern = OmegaConf.select(cfg, "data.split.variant_id_pattern", default=r"^[A-Z]ID(\d+)$")
     plan = cv_plan(items, args.folds, seed, pattern)
     folds = np.asarray(plan.folds)
@@ -175,8 +183,11 @@ def run_benchmark(args: argparse.Namespace) -> int:
         s = stance_scores(gold, [labels[i] for i in ev], probs[ev], [rows[i]["target_type"] for i in ev],
                           bootstrap_n=1000, seed=seed)
         parts = {}
-        for name, mask in (("kaznerd", source == "kaznerd"), ("news", source != "kaznerd")):
+        for name, mask in (("kaznerd", source == "kaznerd"), ("news", (source != "kaznerd") & (source != REVIEWS)),
+                           ("reviews", source == REVIEWS)):
             idx = [i for i in ev if mask[i]]
+            if not idx:
+                continue
             parts[name] = stance_scores([feats.labels[i] for i in idx], [labels[i] for i in idx], probs[idx], None,
                                         bootstrap_n=1000, seed=seed)["report"]
         changed = [int(swap_pred[i] != pred[i]) for i in swap_pred]
@@ -188,7 +199,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
                                          "changed_of_favor_against": float(np.mean(polar)) if polar else None}}
         print(f"{recipe}: macro-F1 {s['macro_f1']:.3f}", flush=True)
 
-    head = ["data recipe (probe)", "CV macro-F1, all real items", "KazNERD part", "news part", "F_avg", "F1 FAVOR",
+    has_reviews = bool((real & (source == REVIEWS)).any())
+    head = ["data recipe (probe)", "CV macro-F1, all real items", "KazNERD part", "news part",
+            *(["reviews part"] if has_reviews else []), "F_avg", "F1 FAVOR",
             "F1 AGAINST", "AGAINST R", "name swap: labels changed (of FAVOR/AGAINST)", "train items / fold"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     base = results[recipes[0]]["report"]["macro"]["f1"]
@@ -199,6 +212,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         lines.append("| " + " | ".join([
             name, _ci(p["macro"]["f1"], p["macro"]["f1_ci"]) + ratio,
             f"{r['parts']['kaznerd']['macro']['f1']:.3f}", f"{r['parts']['news']['macro']['f1']:.3f}",
+            *([f"{r['parts']['reviews']['macro']['f1']:.3f}"] if has_reviews else []),
             _ci(p["f_avg"]["value"], p["f_avg"]["ci"]), _ci(pc["FAVOR"]["f1"], pc["FAVOR"]["f1_ci"]),
             _ci(pc["AGAINST"]["f1"], pc["AGAINST"]["f1_ci"]), f"{pc['AGAINST']['recall']:.2f}",
             f"{sw['changed']:.1%} ({sw['changed_of_favor_against']:.1%})" if sw["changed"] is not None else "-",
@@ -206,7 +220,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
         ]) + " |")
     support = results[recipes[0]]["report"]["per_class"]
     note = (f"{args.folds} grouped folds (seed {seed}) over {int(real.sum())} real items ({int((real & (source == 'kaznerd')).sum())} "
-            f"KazNERD, {int((real & (source != 'kaznerd')).sum())} news; support FAVOR {support['FAVOR']['support']}, "
+            f"KazNERD, {int((real & (source != 'kaznerd') & (source != REVIEWS)).sum())} news, "
+            f"{int((real & (source == REVIEWS)).sum())} reviews; support FAVOR {support['FAVOR']['support']}, "
             f"AGAINST {support['AGAINST']['support']}), {int((~real).sum())} counterfactual items; frozen "
             f"{model_dir.name}, target mean at hidden_states {layers}, logistic regression C={args.C}, class power "
             f"{args.class_power}, RuSentNE ({len(ru_train)} items) weight x{args.extra_weight} in every row; encoding "

@@ -149,6 +149,28 @@ def test_early_stopping_without_evaluation_is_skipped_with_a_warning(train_overr
     assert "early_stopping_patience=2 ignored" in caplog.text
 
 
+def test_refit_trains_on_train_and_dev_and_keeps_the_last_weights(train_overrides, tiny_ner_dataset, tmp_path):
+    """Issue 25's refit: dev joins training, nothing is selected on it (no dev evaluation while
+    training, no best-checkpoint reload) and its scores are labelled as seen."""
+    from kazakh_ner_stance.data.built_dataset import load_built_dataset
+
+    cfg = compose("train", train_overrides + [f"run_dir={tmp_path / 'r'}", "refit=true",
+                                              "trainer.early_stopping_patience=2"])
+    run_train(cfg)
+    run = tmp_path / "r"
+    summary = json.loads((run / "summary.json").read_text())
+    ds = load_built_dataset(tiny_ner_dataset)
+    assert summary["train_sentences"] == len(ds["train"]) + len(ds["validation"])
+    assert summary["dev_curve"] == [] and summary["best_dev"] is None
+    validation = json.loads((run / "metrics" / "validation.json").read_text())
+    assert validation["seen_in_training"] is True
+    assert "seen_in_training" not in json.loads((run / "metrics" / "test.json").read_text())
+    # The saved model is the last step's weights: the last checkpoint's.
+    last = max((run / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    wm, wc = _weights(run / "model"), _weights(last)
+    assert all((wm[k] == wc[k]).all() for k in wc)
+
+
 def test_missing_prepared_model_names_the_command(train_overrides, tmp_path):
     cfg = compose("train", train_overrides + ["model=e5_small_offline", f"model.path={tmp_path / 'nope'}"])
     with pytest.raises(KnsError, match="prepare_model.py model=e5_small_offline"):

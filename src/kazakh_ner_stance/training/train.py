@@ -155,6 +155,10 @@ def _training_args(cfg: DictConfig, checkpoints_dir: Path, metric_name: str, gre
         load_best_model_at_end=args.get("save_strategy", "epoch") != "no",
         report_to=list(args.get("report_to") or ["tensorboard"]),
     )
+    if cfg.get("refit", False):
+        # Dev is training data now: nothing to select on, so the schedule's last weights are kept
+        # (checkpoints still save each epoch, for resuming).
+        args.update(eval_strategy="no", load_best_model_at_end=False, save_strategy=args.get("save_strategy") or "epoch")
     args.setdefault("save_strategy", args.get("eval_strategy", "epoch"))
     if args.get("train_sampling_strategy") == "group_by_length":
         args.setdefault("length_column_name", "length")
@@ -260,6 +264,12 @@ def _resolve_model_and_data(cfg: DictConfig) -> _Inputs:
             raise KnsError(f"the dataset in {cfg.data.dataset_dir} has no {name!r} split (or it is empty)")
     train_split = _select(dataset["train"], cfg.get("max_train_samples"))
     dev_split = _select(dataset["validation"], cfg.get("max_eval_samples"))
+    if cfg.get("refit", False):
+        from datasets import concatenate_datasets
+
+        log.info("refit: training on train (%d) + validation (%d); validation scores are on seen sentences",
+                 len(train_split), len(dataset["validation"]))
+        train_split = concatenate_datasets([train_split, dataset["validation"]])
     return _Inputs(model_dir, dataset, fingerprint, train_split, dev_split)
 
 
@@ -315,7 +325,7 @@ def _make_trainer(cfg: DictConfig, run_dir: Path, inputs: _Inputs, tokenizer, ta
         task.save_extra(Path(folder))
 
     callbacks = list(extra_callbacks or [])
-    patience = cfg.trainer.get("early_stopping_patience")
+    patience = None if cfg.get("refit", False) else cfg.trainer.get("early_stopping_patience")
     if patience and str(args.eval_strategy).lower().endswith("no"):
         # Early stopping watches the dev metric; without evaluations there is nothing to watch
         # (transformers would stop with a bare assertion inside its callback).
@@ -360,6 +370,8 @@ def _final_evaluation(cfg: DictConfig, inputs: _Inputs, task, trainer, train_out
     for name in splits:
         split = inputs.dev if name == "validation" else _select(inputs.dataset[name], cfg.get("max_eval_samples"))
         results[name] = task.evaluate(trainer.model, split, eval_bs)
+    if cfg.get("refit", False):
+        results["validation"]["seen_in_training"] = True  # refit: not a held-out score
     return results
 
 

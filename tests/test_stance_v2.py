@@ -255,3 +255,32 @@ def test_data_recipes_train_on_the_layers_they_name():
     assert real == {"default": [True, False, False, False], "news": [True, True, False, False],
                     "reviews": [True, True, True, False], "all": [True, True, True, False]}
     assert recipe_mask("counterfactual", source, origin)["counterfactual"].tolist() == [False, False, False, True]
+
+
+def test_stance_pair_scores_both_models_on_the_same_resamples():
+    import numpy as np
+
+    from kazakh_ner_stance.benchmarks.stance_pair import class_counts, macro_f1, paired
+
+    gold = ["NONE", "FAVOR", "AGAINST", "NONE", "FAVOR"]
+    pred = ["NONE", "FAVOR", "NONE", "FAVOR", "FAVOR"]
+    # NONE P 1/2 R 1/2, FAVOR P 2/3 R 1, AGAINST 0 -> (0.5 + 0.8 + 0) / 3
+    assert float(macro_f1(class_counts(gold, pred).sum(0))[0]) == pytest.approx(1.3 / 3)
+    same = paired(gold, pred, pred, 200, 0)
+    assert same["difference"] == 0 and same["ci"] == [0.0, 0.0]
+    better = paired(gold, pred, gold, 200, 0)
+    assert better["other"] == 1.0 and better["difference"] > 0 and better["ci"][0] >= 0 - 1e-12
+    assert np.isfinite(better["ci"]).all()
+
+
+def test_stance_pair_benchmark_on_a_built_dataset(built, tiny_stance_checkpoint, tmp_path, capsys):
+    from kazakh_ner_stance.benchmarks import cli
+
+    out = tmp_path / "pair.json"
+    rc = cli.run(["stance_pair", "--base", str(tiny_stance_checkpoint), "--other", str(tiny_stance_checkpoint),
+                  "--dataset", str(built[3]), "--bootstrap", "50", "--out", str(out)])
+    assert rc == 0
+    record = json.loads(out.read_text())
+    assert record["rows"]["all"]["difference"] == 0
+    assert {"all", "kaznerd"} <= set(record["rows"]) and len(record["rows"]) > 2  # every source a row
+    assert "README example, base" in capsys.readouterr().out

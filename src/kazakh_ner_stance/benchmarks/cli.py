@@ -23,6 +23,7 @@ from . import (
     serve,
     stance_batches,
     stance_data,
+    stance_pair,
     stance_probe,
     stance_recipes,
     suite,
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "stance_probe": stance_probe,
     "stance_recipes": stance_recipes,
     "stance_data": stance_data,
+    "stance_pair": stance_pair,
     "decoding": decoding,
 }
 PROG = "kns-bench"

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # Keys of the `trainer` config group that are ours; everything in `trainer.args` goes to
 # TrainingArguments unchanged, so any of its options can be set from the command line.
 _OWN_KEYS = {"preset", "args", "early_stopping_patience", "num_threads", "resume", "pad_to_multiple_of",
-             "eval_batch_size", "freeze_word_embeddings", "cpu_linear"}
+             "eval_batch_size", "freeze_word_embeddings", "cpu_linear", "average_last_checkpoints"}
 
 
 def load_task(name: str):
@@ -160,6 +160,10 @@ def _training_args(cfg: DictConfig, checkpoints_dir: Path, metric_name: str, gre
         # (checkpoints still save each epoch, for resuming).
         args.update(eval_strategy="no", load_best_model_at_end=False, save_strategy=args.get("save_strategy") or "epoch")
     args.setdefault("save_strategy", args.get("eval_strategy", "epoch"))
+    average_last = int(cfg.trainer.get("average_last_checkpoints") or 0)
+    if average_last > 1 and args.get("save_total_limit") is not None:
+        # The last K checkpoints must still be on disk at the end (Trainer keeps the best as well).
+        args["save_total_limit"] = max(int(args["save_total_limit"]), average_last + 1)
     if args.get("train_sampling_strategy") == "group_by_length":
         args.setdefault("length_column_name", "length")
     try:
@@ -181,7 +185,10 @@ def run_train(cfg: DictConfig, callbacks: list | None = None) -> float:
     train_features = task.encode_train(inputs.train)
     trainer, write_info = _make_trainer(cfg, run_dir, inputs, tokenizer, task, model, train_features, callbacks)
     train_output, train_time = _train(trainer, resume_from)
+    averaging = _average_last_checkpoints(cfg, run_dir, inputs, task, trainer)
     results = _final_evaluation(cfg, inputs, task, trainer, train_output, train_time, train_features)
+    if averaging:
+        results["averaging"] = averaging
     _write_outputs(run_dir, inputs, task, trainer, write_info, results, train_time, train_features)
     return float(results["validation"].get(task.metric_name, 0.0))
 
@@ -356,6 +363,38 @@ def _train(trainer, resume_from: str | None):
     return train_output, time.time() - started
 
 
+def _average_last_checkpoints(cfg: DictConfig, run_dir: Path, inputs: _Inputs, task, trainer) -> dict | None:
+    """trainer.average_last_checkpoints=K (K >= 2): the mean of the last K epoch checkpoints'
+    weights replaces the model when it scores at least as well on dev as the model training kept
+    (the best checkpoint; refit: the last weights). Returns what was compared and kept, or None."""
+    k = int(cfg.trainer.get("average_last_checkpoints") or 0)
+    if k < 2:
+        return None
+    from .averaging import load_averaged_into
+
+    folders = complete_checkpoints(run_dir / "checkpoints")[-k:]
+    if len(folders) < 2:
+        log.warning("average_last_checkpoints=%d: only %d complete checkpoint(s) in %s, nothing averaged",
+                    k, len(folders), run_dir / "checkpoints")
+        return {"averaged": [str(f.name) for f in folders], "kept": "trained"}
+    eval_bs = int(cfg.trainer.get("eval_batch_size") or 64)
+    metric = task.metric_name
+    kept_state = {n: t.detach().clone() for n, t in trainer.model.state_dict().items()}
+    trained_dev = float(task.evaluate(trainer.model, inputs.dev, eval_bs).get(metric, 0.0))
+    load_averaged_into(trainer.model, folders)
+    averaged_dev = float(task.evaluate(trainer.model, inputs.dev, eval_bs).get(metric, 0.0))
+    better = (averaged_dev >= trained_dev) if task.greater_is_better else (averaged_dev <= trained_dev)
+    # refit has no held-out dev: the averaged weights are kept unconditionally (the schedule is fixed).
+    keep_average = better or bool(cfg.get("refit", False))
+    if not keep_average:
+        trainer.model.load_state_dict(kept_state)
+    log.info("averaged the last %d checkpoints (%s): dev %s %.4f vs %.4f for the trained model; kept %s",
+             len(folders), ", ".join(f.name for f in folders), metric, averaged_dev, trained_dev,
+             "the average" if keep_average else "the trained model")
+    return {"averaged": [f.name for f in folders], f"dev_{metric}_averaged": averaged_dev,
+            f"dev_{metric}_trained": trained_dev, "kept": "average" if keep_average else "trained"}
+
+
 def _final_evaluation(cfg: DictConfig, inputs: _Inputs, task, trainer, train_output, train_time: float,
                       train_features) -> dict:
     """split -> metrics: the train loop's, then the best model scored once more on validation
@@ -425,7 +464,7 @@ def _summary(run_dir: Path, inputs: _Inputs, task, trainer, results: dict, train
         "task": task.name,
         "metric": task.metric_name,
         "best_dev": trainer.state.best_metric,
-        **{f"{k}_{task.metric_name}": v.get(task.metric_name) for k, v in results.items() if k != "train"},
+        **{f"{k}_{task.metric_name}": v.get(task.metric_name) for k, v in results.items() if k not in ("train", "averaging")},
         "train_time_s": round(train_time, 2),
         "world_size": trainer.args.world_size,
         "peak_rss_mb": round(_peak_rss_mb(), 1),

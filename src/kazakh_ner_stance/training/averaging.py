@@ -1,0 +1,109 @@
+"""Checkpoint weight averaging (issue 25, lever 3).
+
+The mean of the weights of a run's last few epoch checkpoints often scores a little better
+than any one of them (Izmailov et al., 2018; the checkpoint averaging of machine translation):
+the late checkpoints sit on one side or another of a flat region of the loss, and their mean
+lies nearer its middle. It costs nothing at prediction time (the averaged model has the same
+size and speed) and little at training time (reading k checkpoints once).
+
+`trainer.average_last_checkpoints=K` makes train.py average the last K epoch checkpoints of a
+run and keep the mean when it scores at least as well on dev as the best single checkpoint
+(dev decides, as it decides the best checkpoint). `average_state_dicts` is the primitive; the
+weights are read from safetensors only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from ..errors import KnsError
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+def average_state_dicts(state_dicts: Sequence[Mapping[str, object]]) -> dict:
+    """The element-wise mean of several state dicts of one architecture.
+
+    Floating-point tensors are averaged in float64 and cast back to their own dtype (so the mean
+    of identical checkpoints is exactly each of them); integer and boolean tensors (position ids,
+    counters) must be equal in every dict and are kept. KnsError when the keys, shapes or dtypes
+    differ: those are checkpoints of different models."""
+    import torch
+
+    if not state_dicts:
+        raise KnsError("no checkpoints to average")
+    first = state_dicts[0]
+    for k, sd in enumerate(state_dicts[1:], start=2):
+        if set(sd) != set(first):
+            diff = sorted(set(sd) ^ set(first))[:5]
+            raise KnsError(f"checkpoint {k} of {len(state_dicts)} has other weights than the first ({diff})")
+    out = {}
+    for name, tensor in first.items():
+        tensors = [sd[name] for sd in state_dicts]
+        for t in tensors[1:]:
+            if t.shape != tensor.shape or t.dtype != tensor.dtype:
+                raise KnsError(f"weight {name!r}: shape/dtype {tuple(t.shape)} {t.dtype} differs from the first "
+                               f"checkpoint's {tuple(tensor.shape)} {tensor.dtype}")
+        if tensor.is_floating_point():
+            total = torch.zeros(tensor.shape, dtype=torch.float64)
+            for t in tensors:
+                total += t.to(torch.float64)
+            out[name] = (total / len(tensors)).to(tensor.dtype)
+        else:
+            if any(not torch.equal(t, tensor) for t in tensors[1:]):
+                raise KnsError(f"weight {name!r} is not a floating-point tensor and differs between checkpoints: "
+                               "it cannot be averaged")
+            out[name] = tensor.clone()
+    return out
+
+
+def read_weights(folder: str | Path) -> dict:
+    """A checkpoint folder's weights, from its safetensors file only (never a pickle)."""
+    from safetensors.torch import load_file
+
+    path = Path(folder) / WEIGHTS_FILE
+    if not path.is_file():
+        raise KnsError(f"{folder} has no {WEIGHTS_FILE}: only single-file safetensors checkpoints can be averaged")
+    return load_file(str(path))
+
+
+def average_checkpoints(folders: Sequence[str | Path]) -> dict:
+    """The averaged state dict of checkpoint folders (read one at a time, so memory holds two
+    models' worth, not K)."""
+    import torch
+
+    if not folders:
+        raise KnsError("no checkpoints to average")
+    first = read_weights(folders[0])
+    if len(folders) == 1:
+        return first
+    # A running float64 sum keeps memory at two models (average_state_dicts would hold all K).
+    sums = {k: v.to(torch.float64) if v.is_floating_point() else v for k, v in first.items()}
+    for folder in folders[1:]:
+        sd = read_weights(folder)
+        if set(sd) != set(first):
+            raise KnsError(f"{folder} has other weights than {folders[0]} ({sorted(set(sd) ^ set(first))[:5]})")
+        for k, v in sd.items():
+            if v.shape != first[k].shape or v.dtype != first[k].dtype:
+                raise KnsError(f"{folder}: weight {k!r} has shape/dtype {tuple(v.shape)} {v.dtype}, the first "
+                               f"checkpoint {tuple(first[k].shape)} {first[k].dtype}")
+            if v.is_floating_point():
+                sums[k] += v.to(torch.float64)
+            elif not torch.equal(v, first[k]):
+                raise KnsError(f"{folder}: weight {k!r} is not floating-point and differs from the first checkpoint's")
+    n = len(folders)
+    return {k: (v / n).to(first[k].dtype) if first[k].is_floating_point() else v for k, v in sums.items()}
+
+
+def load_averaged_into(model, folders: Sequence[str | Path]) -> None:
+    """Replace `model`'s weights by the mean of the checkpoints' (strict: every weight present).
+    Tied weights (the checkpoint stores one copy) load through the model's own tying."""
+    averaged = average_checkpoints(folders)
+    device = next(model.parameters()).device
+    missing, unexpected = model.load_state_dict({k: v.to(device) for k, v in averaged.items()}, strict=False)
+    tied = set(getattr(model, "_tied_weights_keys", None) or [])
+    missing = [k for k in missing if k not in tied]
+    if missing or unexpected:
+        raise KnsError(f"the averaged checkpoints do not fit the model: missing {missing[:5]}, "
+                       f"unexpected {unexpected[:5]}")

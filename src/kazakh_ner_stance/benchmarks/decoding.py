@@ -30,25 +30,6 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
 
-def entity_counts(gold_spans: list, pred: list[list[str]]):
-    """[n_sentences, 3] numpy array of (true positive, predicted, gold) entities per sentence, all
-    types together: the evaluation's own strict-IOB2 counts (ner_metrics.sentence_counts)."""
-    import numpy as np
-
-    from ..evaluation.ner_metrics import extract_spans, sentence_counts
-
-    pred_spans = [extract_spans(p) for p in pred]
-    types = sorted({s[2] for spans in (*gold_spans, *pred_spans) for s in spans})
-    tp, npred, ngold = sentence_counts(gold_spans, pred_spans, types)
-    return np.stack([tp.sum(1), npred.sum(1), ngold.sum(1)], axis=1)
-
-
-def micro_prf(counts) -> tuple[float, float, float]:
-    from ..evaluation.bootstrap import prf
-
-    return tuple(float(x) for x in prf(*counts.sum(axis=0)))
-
-
 def paired_difference_ci(base, other, n: int, seed: int = 0) -> tuple[float, float]:
     """95% CI of F1(other) - F1(base) over resampled sentences: the same seed gives both the same
     draws (evaluation.bootstrap.resampled_sums), so each resample compares like with like."""
@@ -63,7 +44,7 @@ def paired_difference_ci(base, other, n: int, seed: int = 0) -> tuple[float, flo
 def run_benchmark(args: argparse.Namespace) -> int:
     from ..data.built_dataset import load_built_dataset
     from ..errors import KnsError
-    from ..evaluation.ner_metrics import extract_spans
+    from ..evaluation.ner_metrics import entity_counts, extract_spans, micro_prf
     from ..tasks.ner import DECODINGS, decode_word_logits, load_ner_checkpoint, predict_word_logits
     from ..training.checkpoints import trained_inference
 

@@ -103,6 +103,22 @@ def sentence_counts(gold_spans, pred_spans, types: list[str]):
     return tp, npred, ngold
 
 
+def entity_counts(gold_spans: list, pred: list[list[str]]):
+    """[n_sentences, 3] numpy array of (true positive, predicted, gold) entities per sentence, all
+    types together: the evaluation's own strict-IOB2 counts (sentence_counts); bootstrap-ready."""
+    import numpy as np
+
+    pred_spans = [extract_spans(p) for p in pred]
+    types = sorted({s[2] for spans in (*gold_spans, *pred_spans) for s in spans})
+    tp, npred, ngold = sentence_counts(gold_spans, pred_spans, types)
+    return np.stack([tp.sum(1), npred.sum(1), ngold.sum(1)], axis=1)
+
+
+def micro_prf(counts) -> tuple[float, float, float]:
+    """Micro (precision, recall, F1) of entity_counts' rows summed."""
+    return tuple(float(x) for x in prf(*counts.sum(axis=0)))
+
+
 def _scores(tp, npred, ngold):
     """From summed counts (..., n_types): per-type P/R/F, micro P/R/F, macro P/R/F.
 

@@ -88,3 +88,20 @@ def test_decoding_reaches_every_scorer(tiny_ner_checkpoint, tiny_ner_dataset, tm
     assert predictor.decoding == other and "entities" in predictor("Абай Семейде туған.")
     with pytest.raises(KnsError, match="decoding must be one of"):
         Predictor.from_pretrained(tiny_ner_checkpoint, decoding="beam")("Абай Семейде туған.")
+
+
+def test_ner_pair_benchmark_scores_models_on_the_same_resamples(tiny_ner_checkpoint, tiny_ner_dataset, tmp_path):
+    """A model against itself: the same F1 and a difference of exactly 0 in every resample."""
+    import json
+
+    from kazakh_ner_stance.benchmarks.cli import run
+
+    out = tmp_path / "ner_pair.json"
+    assert run(["ner_pair", "--base", str(tiny_ner_checkpoint), "--other", str(tiny_ner_checkpoint),
+                "--dataset-dir", str(tiny_ner_dataset), "--splits", "validation", "test",
+                "--bootstrap", "20", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for split in ("validation", "test"):
+        row = result["splits"][split]
+        assert row["other"]["f1"] == row["base"]["f1"]
+        assert row["other"]["f1_diff"] == 0.0 and row["other"]["f1_diff_ci"] == [0.0, 0.0]

@@ -19,6 +19,7 @@ from . import (
     cpu_kernels,
     data,
     decoding,
+    ner_pair,
     predict,
     serve,
     stance_batches,
@@ -46,6 +47,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "stance_recipes": stance_recipes,
     "stance_data": stance_data,
     "stance_pair": stance_pair,
+    "ner_pair": ner_pair,
     "decoding": decoding,
 }
 PROG = "kns-bench"

@@ -15,47 +15,47 @@ weights are read from safetensors only.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from ..errors import KnsError
 
 WEIGHTS_FILE = "model.safetensors"
 
 
-def average_state_dicts(state_dicts: Sequence[Mapping[str, object]]) -> dict:
-    """The element-wise mean of several state dicts of one architecture.
-
-    Floating-point tensors are averaged in float64 and cast back to their own dtype (so the mean
-    of identical checkpoints is exactly each of them); integer and boolean tensors (position ids,
-    counters) must be equal in every dict and are kept. KnsError when the keys, shapes or dtypes
-    differ: those are checkpoints of different models."""
+def _mean(sources: Iterable[tuple[str, Mapping[str, object]]]) -> dict:
+    """The element-wise mean of (name, state dict) pairs, read one at a time (a running float64
+    sum: memory holds two models' worth, not K). Floating-point tensors are averaged in float64 and
+    cast back to their own dtype (so the mean of identical checkpoints is exactly each of them);
+    integer and boolean tensors (position ids, counters) must be equal everywhere and are kept.
+    KnsError when the keys, shapes or dtypes differ: those are checkpoints of different models."""
     import torch
 
-    if not state_dicts:
-        raise KnsError("no checkpoints to average")
-    first = state_dicts[0]
-    for k, sd in enumerate(state_dicts[1:], start=2):
+    first_name, first, sums, n = None, None, None, 0
+    for name, sd in sources:
+        n += 1
+        if first is None:
+            first_name, first = name, sd
+            sums = {k: v.to(torch.float64) if v.is_floating_point() else v for k, v in sd.items()}
+            continue
         if set(sd) != set(first):
-            diff = sorted(set(sd) ^ set(first))[:5]
-            raise KnsError(f"checkpoint {k} of {len(state_dicts)} has other weights than the first ({diff})")
-    out = {}
-    for name, tensor in first.items():
-        tensors = [sd[name] for sd in state_dicts]
-        for t in tensors[1:]:
-            if t.shape != tensor.shape or t.dtype != tensor.dtype:
-                raise KnsError(f"weight {name!r}: shape/dtype {tuple(t.shape)} {t.dtype} differs from the first "
-                               f"checkpoint's {tuple(tensor.shape)} {tensor.dtype}")
-        if tensor.is_floating_point():
-            total = torch.zeros(tensor.shape, dtype=torch.float64)
-            for t in tensors:
-                total += t.to(torch.float64)
-            out[name] = (total / len(tensors)).to(tensor.dtype)
-        else:
-            if any(not torch.equal(t, tensor) for t in tensors[1:]):
-                raise KnsError(f"weight {name!r} is not a floating-point tensor and differs between checkpoints: "
+            raise KnsError(f"{name} has other weights than {first_name} ({sorted(set(sd) ^ set(first))[:5]})")
+        for k, v in sd.items():
+            if v.shape != first[k].shape or v.dtype != first[k].dtype:
+                raise KnsError(f"{name}: weight {k!r} has shape/dtype {tuple(v.shape)} {v.dtype}, {first_name} "
+                               f"{tuple(first[k].shape)} {first[k].dtype}")
+            if v.is_floating_point():
+                sums[k] += v.to(torch.float64)
+            elif not torch.equal(v, first[k]):
+                raise KnsError(f"{name}: weight {k!r} is not a floating-point tensor and differs from {first_name}'s: "
                                "it cannot be averaged")
-            out[name] = tensor.clone()
-    return out
+    if first is None:
+        raise KnsError("no checkpoints to average")
+    return {k: (v / n).to(first[k].dtype) if first[k].is_floating_point() else v.clone() for k, v in sums.items()}
+
+
+def average_state_dicts(state_dicts: Sequence[Mapping[str, object]]) -> dict:
+    """The element-wise mean of several state dicts of one architecture (see `_mean`)."""
+    return _mean((f"checkpoint {k}", sd) for k, sd in enumerate(state_dicts, start=1))
 
 
 def read_weights(folder: str | Path) -> dict:
@@ -69,31 +69,8 @@ def read_weights(folder: str | Path) -> dict:
 
 
 def average_checkpoints(folders: Sequence[str | Path]) -> dict:
-    """The averaged state dict of checkpoint folders (read one at a time, so memory holds two
-    models' worth, not K)."""
-    import torch
-
-    if not folders:
-        raise KnsError("no checkpoints to average")
-    first = read_weights(folders[0])
-    if len(folders) == 1:
-        return first
-    # A running float64 sum keeps memory at two models (average_state_dicts would hold all K).
-    sums = {k: v.to(torch.float64) if v.is_floating_point() else v for k, v in first.items()}
-    for folder in folders[1:]:
-        sd = read_weights(folder)
-        if set(sd) != set(first):
-            raise KnsError(f"{folder} has other weights than {folders[0]} ({sorted(set(sd) ^ set(first))[:5]})")
-        for k, v in sd.items():
-            if v.shape != first[k].shape or v.dtype != first[k].dtype:
-                raise KnsError(f"{folder}: weight {k!r} has shape/dtype {tuple(v.shape)} {v.dtype}, the first "
-                               f"checkpoint {tuple(first[k].shape)} {first[k].dtype}")
-            if v.is_floating_point():
-                sums[k] += v.to(torch.float64)
-            elif not torch.equal(v, first[k]):
-                raise KnsError(f"{folder}: weight {k!r} is not floating-point and differs from the first checkpoint's")
-    n = len(folders)
-    return {k: (v / n).to(first[k].dtype) if first[k].is_floating_point() else v for k, v in sums.items()}
+    """The averaged state dict of checkpoint folders, each read when its turn comes."""
+    return _mean((str(folder), read_weights(folder)) for folder in folders)
 
 
 def load_averaged_into(model, folders: Sequence[str | Path]) -> None:

@@ -380,7 +380,10 @@ def _average_last_checkpoints(cfg: DictConfig, run_dir: Path, inputs: _Inputs, t
     eval_bs = int(cfg.trainer.get("eval_batch_size") or 64)
     metric = task.metric_name
     kept_state = {n: t.detach().clone() for n, t in trainer.model.state_dict().items()}
-    trained_dev = float(task.evaluate(trainer.model, inputs.dev, eval_bs).get(metric, 0.0))
+    # The kept model's dev score is the one training selected it by, when there is one (refit: none).
+    best = trainer.state.best_metric
+    trained_dev = float(best) if best is not None else float(
+        task.evaluate(trainer.model, inputs.dev, eval_bs).get(metric, 0.0))
     load_averaged_into(trainer.model, folders)
     averaged_dev = float(task.evaluate(trainer.model, inputs.dev, eval_bs).get(metric, 0.0))
     better = (averaged_dev >= trained_dev) if task.greater_is_better else (averaged_dev <= trained_dev)

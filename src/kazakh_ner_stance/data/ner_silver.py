@@ -123,7 +123,7 @@ def filter_quality_on_dev(model, tokenizer, id2label, dev_tokens, dev_tags, thre
     labelled = pseudo_label(model, tokenizer, id2label, cands, **predict)
     gold_spans = [extract_spans(list(tags)) for tags in dev_tags]
     counts = entity_counts(gold_spans, [s.tags for s in labelled])
-    keep = [i for i, s in enumerate(labelled) if s.tokens and s.confidence >= threshold]
+    keep = [int(s.id) for s in select_confident(labelled, threshold)]  # the candidates' ids are their indices
     all_p, all_r, all_f = micro_prf(counts)
     out = {"sentences": len(labelled), "f1_all": all_f, "precision_all": all_p, "recall_all": all_r,
            "kept": len(keep), "f1_kept": None, "precision_kept": None, "recall_kept": None,

@@ -284,3 +284,35 @@ def test_stance_pair_benchmark_on_a_built_dataset(built, tiny_stance_checkpoint,
     assert record["rows"]["all"]["difference"] == 0
     assert {"all", "kaznerd"} <= set(record["rows"]) and len(record["rows"]) > 2  # every source a row
     assert "README example, base" in capsys.readouterr().out
+
+
+def test_stance_posthoc_offsets_move_decisions_and_class_f1_counts():
+    import numpy as np
+
+    from kazakh_ner_stance.benchmarks.stance_posthoc import class_f1, decide
+
+    probs = np.array([[0.6, 0.3, 0.1], [0.5, 0.1, 0.4], [0.2, 0.7, 0.1]])
+    assert decide(probs) == ["NONE", "NONE", "FAVOR"]
+    # log(0.3) + 1 > log(0.6) and log(0.4) + 0.5 > log(0.5): offsets favour the rare classes
+    assert decide(probs, (1.0, 0.5)) == ["FAVOR", "AGAINST", "FAVOR"]
+    assert decide(probs, (-2.0, 0.0)) == ["NONE", "NONE", "NONE"]
+    f1 = class_f1(["FAVOR", "AGAINST", "NONE"], ["FAVOR", "NONE", "FAVOR"])
+    assert f1 == {"FAVOR": pytest.approx(2 / 3), "AGAINST": 0.0}
+
+
+def test_stance_posthoc_benchmark_on_a_built_dataset(built, tiny_stance_checkpoint, tmp_path, capsys):
+    from kazakh_ner_stance.benchmarks import cli
+
+    out = tmp_path / "posthoc.json"
+    rc = cli.run(["stance_posthoc", "--models", str(tiny_stance_checkpoint), str(tiny_stance_checkpoint),
+                  "--dataset", str(built[3]), "--bootstrap", "50", "--out", str(out)])
+    assert rc == 0
+    rows = json.loads(out.read_text())["rows"]
+    # two copies of one model: each alone and their ensemble decide exactly as the base does
+    for name in ("model 1", "model 2", "ensemble of 2"):
+        assert rows[name]["all"]["difference"] == 0 and rows[name]["kaznerd"]["difference"] == 0
+    tuned = [name for name in rows if "dev offsets" in name]
+    assert len(tuned) == 2 and all(len(rows[n]["offsets"]) == 2 for n in tuned)
+    assert "README example" in capsys.readouterr().out
+    with pytest.raises(Exception, match="at least two"):
+        cli.run(["stance_posthoc", "--models", str(tiny_stance_checkpoint), "--dataset", str(built[3])])

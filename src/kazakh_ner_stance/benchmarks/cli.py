@@ -25,6 +25,7 @@ from . import (
     stance_batches,
     stance_data,
     stance_pair,
+    stance_posthoc,
     stance_probe,
     stance_recipes,
     suite,
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "stance_recipes": stance_recipes,
     "stance_data": stance_data,
     "stance_pair": stance_pair,
+    "stance_posthoc": stance_posthoc,
     "ner_pair": ner_pair,
     "decoding": decoding,
 }

@@ -71,32 +71,15 @@ def paired(gold, base, other, n: int, seed: int) -> dict:
 def run_benchmark(args: argparse.Namespace) -> int:
     from ..config import compose
     from ..data.built_dataset import load_built_dataset
-    from ..errors import KnsError
-    from ..evaluation.stance_diagnostics import readme_example
-    from ..tasks.stance import load_stance_checkpoint, predict_stance_probs
-    from ..training.checkpoints import trained_inference
+    from ..evaluation.stance_diagnostics import checkpoint_predictor, readme_example, real_items
 
     cfg = compose("build_dataset", ["data=kazakh_stance"])
     folder = args.dataset or str(cfg.data.dataset_dir)
-    dsd = load_built_dataset(folder)
-    if args.split not in dsd:
-        raise KnsError(f"{folder} has no split {args.split!r} (it has {sorted(dsd)})")
-    split = dsd[args.split]
-    names = split.features["label"].names
-    items = [{**r, "label": names[int(r["label"])]} for r in split if r.get("origin", "gold") != "counterfactual"]
+    items = real_items(load_built_dataset(folder), args.split, folder)
     gold = [x["label"] for x in items]
     preds, examples = {}, {}
     for role in ("base", "other"):
-        ckpt = Path(getattr(args, role))
-        model, tokenizer, _ = load_stance_checkpoint(ckpt, cpu_linear="auto")
-        max_length = trained_inference(ckpt)["max_length"] or 256
-
-        def predict(batch, model=model, tokenizer=tokenizer, max_length=max_length):
-            probs = predict_stance_probs(model, tokenizer, [{"tokens": x["tokens"], "start": x["start"],
-                                                             "end": x["end"]} for x in batch],
-                                         args.batch_size, max_length)
-            return [STANCE_LABELS[int(i)] for i in probs.argmax(axis=1)], probs
-
+        predict = checkpoint_predictor(getattr(args, role), args.batch_size)
         preds[role] = predict(items)[0]
         examples[role] = {k: v["label"] for k, v in readme_example(predict).items()}
     sources = [x.get("source", "kaznerd") for x in items]

@@ -41,50 +41,26 @@ def decide(probs: np.ndarray, offsets: tuple[float, float] = (0.0, 0.0)) -> list
     return [STANCE_LABELS[int(i)] for i in (np.log(np.clip(probs, 1e-12, None)) + bias).argmax(axis=1)]
 
 
-def class_f1(gold: list[str], pred: list[str]) -> dict[str, float]:
-    out = {}
-    for lab in STANCE_LABELS[1:]:
-        tp = sum(g == p == lab for g, p in zip(gold, pred))
-        n_pred, n_gold = pred.count(lab), gold.count(lab)
-        out[lab] = 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0
-    return out
-
-
 def run_benchmark(args: argparse.Namespace) -> int:
     from ..config import compose
     from ..data.built_dataset import load_built_dataset
     from ..errors import KnsError
-    from ..evaluation.stance_diagnostics import README_TARGETS, readme_example
+    from ..evaluation.stance_diagnostics import README_TARGETS, checkpoint_predictor, readme_example, real_items
+    from ..evaluation.stance_metrics import compute_stance_metrics
     from ..evaluation.stance_probe import tune_bias
-    from ..tasks.stance import load_stance_checkpoint, predict_stance_probs
-    from ..training.checkpoints import trained_inference
-    from .stance_pair import class_counts, macro_f1, paired
+    from .stance_pair import paired
 
     if len(args.models) < 2:
         raise KnsError("--models needs at least two stance model folders (the first is the base)")
     cfg = compose("build_dataset", ["data=kazakh_stance"])
     folder = args.dataset or str(cfg.data.dataset_dir)
     dsd = load_built_dataset(folder)
-    splits = {}
-    for name in ("validation", "test"):
-        if name not in dsd:
-            raise KnsError(f"{folder} has no split {name!r} (it has {sorted(dsd)})")
-        names = dsd[name].features["label"].names
-        splits[name] = [{**r, "label": names[int(r["label"])]} for r in dsd[name]
-                        if r.get("origin", "gold") != "counterfactual"]
+    splits = {name: real_items(dsd, name, folder) for name in ("validation", "test")}
     gold = {name: [x["label"] for x in items] for name, items in splits.items()}
     probs = {name: [] for name in splits}
     example_probs = []
-    for folder_m in args.models:
-        ckpt = Path(folder_m)
-        model, tokenizer, _ = load_stance_checkpoint(ckpt, cpu_linear="auto")
-        max_length = trained_inference(ckpt)["max_length"] or 256
-
-        def predict(batch, model=model, tokenizer=tokenizer, max_length=max_length):
-            p = predict_stance_probs(model, tokenizer, [{"tokens": x["tokens"], "start": x["start"], "end": x["end"]}
-                                                        for x in batch], args.batch_size, max_length)
-            return [STANCE_LABELS[int(i)] for i in p.argmax(axis=1)], p
-
+    for checkpoint in args.models:
+        predict = checkpoint_predictor(checkpoint, args.batch_size)
         for name, items in splits.items():
             probs[name].append(predict(items)[1])
         example_probs.append(np.array([[v["probs"][lab] for lab in STANCE_LABELS]
@@ -92,7 +68,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     targets = list(README_TARGETS)
 
     variants: dict[str, tuple[dict[str, np.ndarray], np.ndarray, tuple[float, float]]] = {}
-    for i, m in enumerate(args.models):
+    for i in range(len(args.models)):
         variants[f"model {i + 1}"] = ({n: probs[n][i] for n in splits}, example_probs[i], (0.0, 0.0))
     mean = ({n: np.mean(probs[n], axis=0) for n in splits}, np.mean(example_probs, axis=0))
     variants[f"ensemble of {len(args.models)}"] = (*mean, (0.0, 0.0))
@@ -107,14 +83,15 @@ def run_benchmark(args: argparse.Namespace) -> int:
     rows = {}
     for name, (p, ex, off) in variants.items():
         pred = decide(p["test"], off)
+        per_class = compute_stance_metrics(gold["test"], pred)["per_class"]
         rows[name] = {
             "offsets": list(off),
-            "dev": float(macro_f1(class_counts(gold["validation"], decide(p["validation"], off)).sum(0))[0]),
+            "dev": compute_stance_metrics(gold["validation"], decide(p["validation"], off))["macro"]["f1"],
             "all": paired(gold["test"], base_test, pred, args.bootstrap, args.seed),
             "kaznerd": paired([gold["test"][i] for i in kz], [base_test[i] for i in kz], [pred[i] for i in kz],
                               args.bootstrap, args.seed),
-            "f1": class_f1(gold["test"], pred),
-            "predicted": {lab: pred.count(lab) for lab in STANCE_LABELS[1:]},
+            "f1": {lab: per_class[lab]["f1"] for lab in STANCE_LABELS[1:]},
+            "predicted": {lab: per_class[lab]["n_pred"] for lab in STANCE_LABELS[1:]},
             "readme_example": dict(zip(targets, decide(ex, off))),
         }
     singles = [rows[f"model {i + 1}"]["all"]["other"] for i in range(len(args.models))]

@@ -157,12 +157,10 @@ def _all_items(dsd):
 
 
 def _predict(model_dir: Path, split, batch_size: int, max_length: int):
-    from ..tasks.stance import load_stance_checkpoint, predict_stance_probs
+    from .stance_diagnostics import checkpoint_predictor
 
-    model, tokenizer, _ = load_stance_checkpoint(model_dir, cpu_linear="auto")
     items = [{"tokens": t, "start": s, "end": e} for t, s, e in zip(split["tokens"], split["start"], split["end"])]
-    probs = predict_stance_probs(model, tokenizer, items, batch_size, max_length)
-    return [STANCE_LABELS[int(i)] for i in probs.argmax(axis=1)], probs
+    return checkpoint_predictor(model_dir, batch_size, max_length)(items)
 
 
 def _score(gold, pred, probs, types, bootstrap_n, seed) -> dict:

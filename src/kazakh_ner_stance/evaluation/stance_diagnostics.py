@@ -55,6 +55,36 @@ def errors_by_role(items: Sequence[Mapping], pred: Sequence[str], roles: Mapping
     return out
 
 
+def real_items(dsd, split: str, folder: str) -> list[dict]:
+    """The real items (counterfactual edits dropped) of `split` of a built stance dataset, each
+    row with its label as a string. KnsError when the split is missing."""
+    from ..errors import KnsError
+
+    if split not in dsd:
+        raise KnsError(f"{folder} has no split {split!r} (it has {sorted(dsd)})")
+    names = dsd[split].features["label"].names
+    return [{**r, "label": names[int(r["label"])]} for r in dsd[split] if r.get("origin", "gold") != "counterfactual"]
+
+
+def checkpoint_predictor(checkpoint, batch_size: int, max_length: int | None = None):
+    """A stance checkpoint as `predict(items) -> (labels, probabilities)`, items being
+    {tokens, start, end} rows. `max_length` None: the windows the model was trained and selected
+    with, so its scores are its run's."""
+    from ..tasks.stance import load_stance_checkpoint, predict_stance_probs
+    from ..training.checkpoints import trained_inference
+
+    model, tokenizer, _ = load_stance_checkpoint(Path(checkpoint), cpu_linear="auto")
+    if max_length is None:
+        max_length = trained_inference(checkpoint)["max_length"] or 256
+
+    def predict(batch):
+        probs = predict_stance_probs(model, tokenizer, [{"tokens": x["tokens"], "start": x["start"], "end": x["end"]}
+                                                        for x in batch], batch_size, max_length)
+        return [STANCE_LABELS[int(i)] for i in probs.argmax(axis=1)], probs
+
+    return predict
+
+
 def _share(a: int, b: int):
     return a / b if b else None
 
@@ -90,19 +120,14 @@ def main(argv=None) -> int:
     from ..data.built_dataset import load_built_dataset
     from ..data.stance_layer import read_jsonl
     from ..errors import DataValidationError, KnsError, Problem
-    from ..tasks.stance import load_stance_checkpoint, predict_stance_probs, stance_scores
-    from ..training.checkpoints import trained_inference
+    from ..tasks.stance import stance_scores
     from .name_swap import NamePool, name_swap_check
 
     try:
         folder = args.dataset or str(compose("build_dataset", ["data=kazakh_stance"]).data.dataset_dir)
         dsd = load_built_dataset(folder)
-        if args.split not in dsd:
-            raise KnsError(f"{folder} has no split {args.split!r} (it has {sorted(dsd)})")
-        names = dsd[args.split].features["label"].names
+        items = real_items(dsd, args.split, folder)
         real = [r for s in dsd for r in dsd[s] if r.get("origin", "gold") != "counterfactual"]
-        items = [{**r, "label": names[int(r["label"])]} for r in dsd[args.split]
-                 if r.get("origin", "gold") != "counterfactual"]
         roles = {}
         if args.roles:
             problems = []
@@ -114,17 +139,10 @@ def main(argv=None) -> int:
                     roles[str(obj.get("id"))] = obj["role"]
             if problems:
                 raise DataValidationError(problems)
-        model, tokenizer, _ = load_stance_checkpoint(Path(args.checkpoint), cpu_linear="auto")
-        if args.max_length is None:  # score with the windows the model was trained and selected with
-            args.max_length = trained_inference(args.checkpoint)["max_length"] or 256
+        predict = checkpoint_predictor(args.checkpoint, args.batch_size, args.max_length)
     except KnsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-
-    def predict(batch):
-        probs = predict_stance_probs(model, tokenizer, [{"tokens": x["tokens"], "start": x["start"], "end": x["end"]}
-                                                        for x in batch], args.batch_size, args.max_length)
-        return [STANCE_LABELS[int(i)] for i in probs.argmax(axis=1)], probs
 
     pred, probs = predict(items)
     scores = stance_scores([x["label"] for x in items], pred, probs, [x["target_type"] for x in items],

@@ -39,6 +39,91 @@ def test_balanced_weights_split_languages_then_classes():
     assert sum(x for x, lg in zip(w, langs) if lg == "kk") == pytest.approx(0.75)
 
 
+def test_augmented_items_keep_the_class_prior_and_their_cap():
+    # kk: 90 real NONE + 10 made-up NONE, 10 real FAVOR + 40 made-up FAVOR, 0 real AGAINST + 5 made-up.
+    labels = [0] * 100 + [1] * 50 + [2] * 5
+    augmented = [False] * 90 + [True] * 10 + [False] * 10 + [True] * 40 + [True] * 5
+    langs = ["kk"] * len(labels)
+    plain = balanced_item_weights(langs, labels, None, 0.5)
+    capped = balanced_item_weights(langs, labels, None, 0.5, augmented, 0.25)
+    assert sum(capped) == pytest.approx(1.0)
+
+    def share(w, pick):
+        return sum(x for i, x in enumerate(w) if pick(i))
+
+    # The class prior comes from the real items only (90 : 10 : 5, the made-up-only AGAINST cell
+    # by its own count), as if the edits were not there.
+    real_only = balanced_item_weights(langs[:90] + langs[100:110] + langs[150:],
+                                      labels[:90] + labels[100:110] + labels[150:], None, 0.5)
+    assert share(capped, lambda i: labels[i] == 1) == pytest.approx(sum(real_only[90:100]))
+    assert share(plain, lambda i: labels[i] == 1) > share(capped, lambda i: labels[i] == 1)
+    # Within a cell, made-up items get their uniform share, capped: FAVOR 40/50 -> 0.25,
+    # NONE 10/100 -> 0.10 (under the cap), AGAINST (no real item) -> all of it.
+    fav = share(capped, lambda i: labels[i] == 1)
+    assert share(capped, lambda i: labels[i] == 1 and augmented[i]) == pytest.approx(0.25 * fav)
+    none = share(capped, lambda i: labels[i] == 0)
+    assert share(capped, lambda i: labels[i] == 0 and augmented[i]) == pytest.approx(0.10 * none)
+    assert share(capped, lambda i: labels[i] == 2) > 0
+    # Items of one cell and one kind are equally likely.
+    assert len({round(capped[i], 12) for i in range(100, 110)}) == 1
+    assert len({round(capped[i], 12) for i in range(110, 150)}) == 1
+    # No cap: the flags change nothing.
+    assert balanced_item_weights(langs, labels, None, 0.5, augmented, None) == plain
+    with pytest.raises(KnsError, match="augmented_share"):
+        balanced_item_weights(langs, labels, None, 0.5, augmented, 1.5)
+
+
+def test_contrast_items_get_their_floor_share_and_nothing_else_moves():
+    from kazakh_ner_stance.tasks.stance_mix import contrast_flags
+
+    # Sentence s1: NONE holder + FAVOR object; s2: two NONE; s3: AGAINST only; s4: NONE only.
+    sent_ids = ["s1", "s1", "s2", "s2", "s3", "s4"]
+    labels = [0, 1, 0, 0, 2, 0]
+    assert contrast_flags(sent_ids, labels) == [True, False, False, False, False, False]
+
+    langs = ["kk"] * 40
+    labels = [0] * 30 + [1] * 10
+    contrast = [True] * 3 + [False] * 27 + [True] * 2 + [False] * 8  # flags on FAVOR count too
+    plain = balanced_item_weights(langs, labels, None, 0.5)
+    floored = balanced_item_weights(langs, labels, None, 0.5, contrast=contrast, contrast_share=0.3)
+    assert sum(floored) == pytest.approx(1.0)
+    none_mass = sum(plain[:30])
+    assert sum(floored[:30]) == pytest.approx(none_mass)  # the class prior is untouched
+    assert sum(floored[:3]) == pytest.approx(0.3 * none_mass)  # 3/30 = 0.1 raised to 0.3
+    assert len({round(x, 12) for x in floored[3:30]}) == 1
+    assert sum(floored[30:32]) == pytest.approx(0.3 * sum(plain[30:]))  # any flagged cell is floored
+    # A share already above the floor stays as it is; off (None) changes nothing.
+    assert balanced_item_weights(langs, labels, None, 0.5, contrast=contrast, contrast_share=0.05) == pytest.approx(plain)
+    assert balanced_item_weights(langs, labels, None, 0.5, contrast=contrast, contrast_share=None) == plain
+    with pytest.raises(KnsError, match="contrast_share"):
+        balanced_item_weights(langs, labels, None, 0.5, contrast=contrast, contrast_share=-0.1)
+
+
+def test_counterfactual_edits_and_name_swaps_are_flagged_as_augmented():
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    features = Features({
+        "id": Value("string"), "tokens": Sequence(Value("string")), "start": Value("int32"),
+        "end": Value("int32"), "target": Value("string"), "target_type": Value("string"),
+        "label": ClassLabel(names=["NONE", "FAVOR", "AGAINST"]), "origin": Value("string"),
+    })
+    rows = [
+        {"id": "a", "tokens": ["Асқар", "келді", "."], "start": 0, "end": 1, "target": "Асқар",
+         "target_type": "PERSON", "label": 0, "origin": "gold"},
+        {"id": "b", "tokens": ["Бекзат", "сынға", "ұшырады", "."], "start": 0, "end": 1, "target": "Бекзат",
+         "target_type": "PERSON", "label": 2, "origin": "counterfactual"},
+    ]
+    split = Dataset.from_list(rows, features=features)
+    task_cfg = compose("train", overrides=["task=stance"]).task
+    got = stance_mix.training_split(split, task_cfg)
+    assert list(got["augmented"]) == [False, True]
+    assert list(got["contrast"]) == [False, False]  # no sent_id column: no contrast items
+    task_cfg.name_swap.enabled = True
+    task_cfg.name_swap.share = 1.0
+    swapped = stance_mix.training_split(split, task_cfg)
+    assert len(swapped) > 2 and all(swapped["augmented"][2:])
+
+
 def test_balanced_sampler_is_seeded_redrawn_each_epoch_and_length_grouped():
     langs = ["kk"] * 200 + ["ru"] * 800
     labels = [0] * 1000
@@ -103,12 +188,14 @@ def test_recipes_train_on_the_right_items(recipe_overrides, tmp_path, monkeypatc
     mixed = compose("train", [*recipe_overrides, "experiment=kaznerd_stance_e5_small_mixed",
                               f"run_dir={tmp_path / 'mixed'}", "trainer=debug", "trainer.args.max_steps=-1",
                               "trainer.args.num_train_epochs=1", "trainer.args.eval_strategy=epoch",
-                              "trainer.args.save_strategy=epoch", "task.sampler.lang_weights={kk:1,ru:1}"])
+                              "trainer.args.save_strategy=epoch", "task.sampler.lang_weights={kk:1,ru:1}",
+                              "task.sampler.contrast_share=0.5", "task.sampler.augmented_share=0.25"])
     run_train(mixed)
     meta = json.loads((tmp_path / "mixed" / "model" / "kns_stance.json").read_text())
     assert sum(meta["train_counts"]) == 40 + n_ru and meta["class_weights"] is None
     assert meta["training_data"]["sampler"]["kind"] == "balanced"
     assert meta["training_data"]["sampler"]["lang_weights"] == {"kk": 1, "ru": 1}  # nested options saved as JSON
+    assert meta["training_data"]["sampler"]["contrast_share"] == 0.5  # the flags reached the sampler
     assert len(draws) == 1 and len(draws[0]) == 40
     ru = sum(1 for i in draws[0] if i >= 40)  # the Russian rows follow the Kazakh ones
     assert 8 <= ru <= 32  # about half of the draws, from a fifth of the items
@@ -202,6 +289,12 @@ def test_the_default_stance_experiment_is_the_mixed_recipe_on_the_v2_data():
     cf = compose("train", ["experiment=kaznerd_stance_e5_small_counterfactual"])
     assert cf.data.name == "kazakh_stance_cf" and cf.data.counterfactual.layer.endswith("kaznerd_counterfactual.jsonl")
     assert cf.task.name_swap.enabled and cf.task.name_swap.share == 0.5 and cf.task.sampler == cfg.task.sampler
+    # The capped counterfactual recipe: the default's data plus the pairs, which the sampler keeps
+    # from the class prior and caps at a quarter of a class's draws; no name swaps.
+    capped = compose("train", ["experiment=kaznerd_stance_e5_small_cf_capped"])
+    assert capped.data.name == "kazakh_stance_cf" and not capped.task.name_swap.enabled
+    assert capped.task.sampler.augmented_share == 0.25 and cfg.task.sampler.augmented_share is None
+    assert capped.trainer.args == cfg.trainer.args and capped.task.extra_train == cfg.task.extra_train
 
 
 def test_model_card_names_the_cross_lingual_training_data():

@@ -127,7 +127,8 @@ def test_registering_twice_changes_nothing():
 
 def test_an_options_object_built_from_the_schema():
     """Code that takes a sub-config (make_sampler, load_extra_train) gets a full options object."""
-    node = OmegaConf.structured(SamplerOptions(kind="balanced", lang_weights=None, class_power=0.5, epoch_size=None))
+    node = OmegaConf.structured(SamplerOptions(kind="balanced", lang_weights=None, class_power=0.5, epoch_size=None,
+                                              augmented_share=None, contrast_share=None))
     assert OmegaConf.missing_keys(node) == set() and node.kind == "balanced"
     with pytest.raises(Exception):
         node.class_powr = 1.0

@@ -174,6 +174,7 @@ def test_encoding_marks_span_and_keeps_it_in_long_sentences(tiny_encoder):
 @pytest.mark.parametrize("experiment, data", [("kaznerd_stance_e5_small", "kazakh_stance"),
                                               ("kaznerd_stance_e5_small_mixed", "kaznerd_stance"),
                                               ("kaznerd_stance_e5_small_counterfactual", "kazakh_stance_cf"),
+                                              ("kaznerd_stance_e5_small_cf_capped", "kazakh_stance_cf"),
                                               ("kaznerd_stance_xlmr_base", "kaznerd_stance")])
 def test_stance_experiments_compose(experiment, data):
     cfg = compose("train", [f"experiment={experiment}"])

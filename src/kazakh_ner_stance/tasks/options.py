@@ -81,6 +81,12 @@ class SamplerOptions:
     lang_weights: Any = MISSING
     class_power: float = MISSING
     epoch_size: Optional[int] = MISSING   # null: as many draws as target-language items
+    # null: every item counts alike; a share: made-up items (counterfactual, silver, name swaps)
+    # leave the class prior to the real items and take at most this share of a class's draws.
+    augmented_share: Optional[float] = MISSING
+    # null: off; a share: NONE items whose sentence holds a FAVOR/AGAINST target (holders,
+    # bystanders) get at least this share of their class's draws.
+    contrast_share: Optional[float] = MISSING
 
 
 @dataclass

@@ -296,7 +296,7 @@ class StanceTask(Task):
         for lab in training_split(dataset["train"], cfg.task)["label"]:
             counts[int(lab)] += 1
         self.train_counts = counts
-        self._train_index = None  # (langs, labels, lengths) of the encoded training items
+        self._train_index = None  # langs, labels, lengths and sampler flags of the encoded training items
         explicit = cfg.task.class_weights
         if explicit is not None:
             self.class_weights = [float(x) for x in explicit]
@@ -403,7 +403,8 @@ class StanceTask(Task):
 
         features = split.map(encode, batched=True, batch_size=1000, remove_columns=split.column_names,
                              desc="encoding stance items (marked target spans)")
-        self._train_index = (langs, list(features["labels"]), list(features["length"]))
+        self._train_index = {"langs": langs, "labels": list(features["labels"]), "lengths": list(features["length"]),
+                             "augmented": list(split["augmented"]), "contrast": list(split["contrast"])}
         return features
 
     def train_sampler(self, batch_size: int):
@@ -412,9 +413,9 @@ class StanceTask(Task):
 
         if self._train_index is None or self.sampler_kind == "none":
             return None
-        langs, labels, lengths = self._train_index
-        return make_sampler(self.cfg.task.sampler, langs, labels, lengths, int(self.cfg.seed), batch_size,
-                            str(self.cfg.task.target_lang))
+        ix = self._train_index
+        return make_sampler(self.cfg.task.sampler, ix["langs"], ix["labels"], ix["lengths"], int(self.cfg.seed),
+                            batch_size, str(self.cfg.task.target_lang), ix["augmented"], ix["contrast"])
 
     def _oversample(self, split):
         import random

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import KnsError
+from ..labels import STANCE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,30 @@ TRAIN_COLUMNS = ("id", "tokens", "start", "end", "label", "target_type")
 
 
 def _with_lang(split, lang: str):
-    keep = [c for c in split.column_names if c in TRAIN_COLUMNS or c == "lang"]
+    """The training columns, a `lang` column and two flags the balanced sampler can use:
+    `augmented`, true for items whose `origin` is not gold (counterfactual edits, silver
+    translations: `task.sampler.augmented_share`), and `contrast`, true for a NONE item whose
+    sentence also holds a FAVOR or AGAINST target (`task.sampler.contrast_share`). A dataset
+    without `origin` is gold throughout; one without `sent_id` has no contrast items."""
+    cols = split.column_names
+    augmented = [o != "gold" for o in split["origin"]] if "origin" in cols else [False] * len(split)
+    contrast = contrast_flags(split["sent_id"], split["label"]) if "sent_id" in cols else [False] * len(split)
+    keep = [c for c in cols if c in TRAIN_COLUMNS or c == "lang"]
     split = split.select_columns(keep)
     if "lang" not in split.column_names:
         split = split.add_column("lang", [lang] * len(split))
-    return split.select_columns([*TRAIN_COLUMNS, "lang"])
+    split = split.add_column("augmented", augmented).add_column("contrast", contrast)
+    return split.select_columns([*TRAIN_COLUMNS, "lang", "augmented", "contrast"])
+
+
+def contrast_flags(sent_ids: Sequence[str], labels: Sequence[int]) -> list[bool]:
+    """True for a NONE item whose sentence has a FAVOR or AGAINST target too: its sentence
+    carries an attitude, but toward someone else, so the item teaches that the label belongs to
+    the target and not to the sentence (a holder such as «Тоқаев» in «Тоқаев Бейбітшілік
+    кеңесін қолдады», or a bystander)."""
+    none = STANCE_LABELS.index("NONE")
+    with_stance = {sid for sid, lab in zip(sent_ids, labels) if int(lab) != none}
+    return [int(lab) == none and sid in with_stance for sid, lab in zip(sent_ids, labels)]
 
 
 def extra_train_dirs(extra_cfg) -> list[str]:
@@ -124,6 +144,7 @@ def with_name_swaps(split, swap_cfg):
     copies = swapped_copies(rows, NamePool(rows), int(swap_cfg.seed), float(swap_cfg.share))
     for c in copies:
         c.pop("target", None)
+        c["augmented"] = True  # a made-up sentence, whatever its original's origin
     log.info("name swaps: %d swapped copies added to %d training items", len(copies), len(rows))
     if not copies:
         return split
@@ -151,12 +172,56 @@ def training_split(target_split, task_cfg):
 
 
 def balanced_item_weights(langs: Sequence[str], labels: Sequence[int], lang_weights: dict | None,
-                          class_power: float) -> list[float]:
+                          class_power: float, augmented: Sequence[bool] | None = None,
+                          augmented_share: float | None = None, contrast: Sequence[bool] | None = None,
+                          contrast_share: float | None = None) -> list[float]:
     """Draw probability of every item: a language is drawn with probability `lang_weights`
     (equal when None), then a class c within it with probability proportional to
     n_c * (n_max / n_c) ** class_power (0: as the data has them, 1: all classes equally),
-    then an item of that language and class uniformly."""
+    then an item of that language and class uniformly.
+
+    With `augmented_share` (and `augmented`, one flag per item), made-up items cannot move the
+    class prior: n_c counts only the real items of a cell (all of them where it has no real
+    item), and the augmented items of a cell get their uniform share of its draws, at most
+    `augmented_share`. Without it every item counts alike: 983 counterfactual AGAINST edits
+    beside 215 gold AGAINST items would nearly double AGAINST's draws and leave 4 in 5 of them
+    to edits (issue 22: the counterfactual recipe then predicted AGAINST 107 times for 31).
+
+    With `contrast_share` (and `contrast`, one flag per item), the flagged items of a cell get
+    at least that share of its draws (more if they already had it), the cell's other items the
+    rest; the cell's and class's shares stay as they were."""
+    weights = _class_balanced_weights(langs, labels, lang_weights, class_power, augmented, augmented_share)
+    if contrast_share is None:
+        return weights
+    if contrast is None or len(contrast) != len(labels):
+        raise KnsError("internal: sampler.contrast_share needs one contrast flag per item")
+    if not 0.0 <= float(contrast_share) <= 1.0:
+        raise KnsError(f"task.sampler.contrast_share must lie in [0, 1], got {contrast_share}")
+    cell_mass, flagged_mass = Counter(), Counter()
+    for lg, c, flag, w in zip(langs, labels, contrast, weights):
+        cell_mass[(lg, c)] += w
+        if flag:
+            flagged_mass[(lg, c)] += w
+    out = []
+    for lg, c, flag, w in zip(langs, labels, contrast, weights):
+        total, flagged = cell_mass[(lg, c)], flagged_mass[(lg, c)]
+        share = float(contrast_share)
+        if flagged == 0 or flagged >= total or flagged >= share * total:
+            out.append(w)
+        else:
+            out.append(w * (share * total / flagged if flag else (1 - share) * total / (total - flagged)))
+    return out
+
+
+def _class_balanced_weights(langs, labels, lang_weights, class_power, augmented, augmented_share) -> list[float]:
+    if augmented_share is not None:
+        if augmented is None or len(augmented) != len(labels):
+            raise KnsError("internal: sampler.augmented_share needs one augmented flag per item")
+        if not 0.0 <= float(augmented_share) <= 1.0:
+            raise KnsError(f"task.sampler.augmented_share must lie in [0, 1], got {augmented_share}")
+    flags = [bool(a) for a in augmented] if augmented_share is not None else [False] * len(labels)
     groups = Counter(zip(langs, labels))
+    real = Counter((lg, c) for lg, c, a in zip(langs, labels, flags) if not a)
     per_lang = Counter(langs)
     shares = {lang: float((lang_weights or {}).get(lang, 1.0)) for lang in per_lang}
     total = sum(shares.values())
@@ -164,13 +229,22 @@ def balanced_item_weights(langs: Sequence[str], labels: Sequence[int], lang_weig
         raise KnsError(f"sampler.lang_weights must give some language a positive weight, got {shares}")
     class_mass: dict[tuple[str, int], float] = {}
     for lang in per_lang:
-        counts = {c: n for (lg, c), n in groups.items() if lg == lang}
+        counts = {c: (real[(lg, c)] or n) for (lg, c), n in groups.items() if lg == lang}
         n_max = max(counts.values())
         mass = {c: n * (n_max / n) ** float(class_power) for c, n in counts.items()}
         z = sum(mass.values())
         for c, m in mass.items():
             class_mass[(lang, c)] = shares[lang] / total * m / z
-    return [class_mass[(lg, c)] / groups[(lg, c)] for lg, c in zip(langs, labels)]
+    if augmented_share is None:
+        return [class_mass[(lg, c)] / groups[(lg, c)] for lg, c in zip(langs, labels)]
+    weights = []
+    for lg, c, a in zip(langs, labels, flags):
+        n_cell, n_real = groups[(lg, c)], real[(lg, c)]
+        n_aug = n_cell - n_real
+        aug_share = 1.0 if n_real == 0 else min(float(augmented_share), n_aug / n_cell)
+        part, n_part = (aug_share, n_aug) if a else (1.0 - aug_share, n_real)
+        weights.append(class_mass[(lg, c)] * part / n_part)
+    return weights
 
 
 class BalancedSampler:
@@ -213,17 +287,26 @@ class BalancedSampler:
 
 
 def make_sampler(sampler_cfg, langs: Sequence[str], labels: Sequence[int], lengths: Sequence[int], seed: int,
-                 batch_size: int, target_lang: str):
+                 batch_size: int, target_lang: str, augmented: Sequence[bool] | None = None,
+                 contrast: Sequence[bool] | None = None):
     """The BalancedSampler of `task.sampler` (None for kind none). epoch_size: draws per epoch;
-    null = the number of target-language items (an epoch costs what a target-only epoch costs)."""
+    null = the number of target-language items (an epoch costs what a target-only epoch costs).
+    `augmented` flags made-up items for `sampler.augmented_share` (none: every item is real),
+    `contrast` the NONE items of sentences with a stance for `sampler.contrast_share`."""
     kind = str(sampler_cfg.kind)
     if kind == "none":
         return None
     if kind != "balanced":
         raise KnsError(f"task.sampler.kind must be none or balanced, not {kind!r}")
     lang_weights = sampler_cfg.lang_weights
+    share = sampler_cfg.get("augmented_share")
+    c_share = sampler_cfg.get("contrast_share")
     weights = balanced_item_weights(langs, labels, dict(lang_weights) if lang_weights else None,
-                                    float(sampler_cfg.class_power))
+                                    float(sampler_cfg.class_power),
+                                    augmented if augmented is not None else [False] * len(labels),
+                                    None if share is None else float(share),
+                                    contrast if contrast is not None else [False] * len(labels),
+                                    None if c_share is None else float(c_share))
     size = sampler_cfg.epoch_size
     if size is None:
         size = sum(1 for lang in langs if lang == target_lang) or len(langs)
@@ -233,6 +316,16 @@ def make_sampler(sampler_cfg, langs: Sequence[str], labels: Sequence[int], lengt
         expected[(lang, lab)] += w
     log.info("balanced sampler: %d draws per epoch; expected share per (lang, class): %s", n,
              {f"{k[0]}/{k[1]}": round(v, 3) for k, v in sorted(expected.items())})
+    if augmented is not None and any(augmented):
+        made_up = Counter()
+        for lab, w, a in zip(labels, weights, augmented):
+            if a:
+                made_up[lab] += w
+        log.info("balanced sampler: expected share of augmented items per class (of all draws): %s",
+                 {int(k): round(v, 3) for k, v in sorted(made_up.items())})
+    if contrast is not None and any(contrast):
+        log.info("balanced sampler: expected share of NONE items beside a stance target (of all draws): %.3f",
+                 sum(w for w, flag in zip(weights, contrast) if flag))
     if not math.isclose(sum(weights), 1.0, rel_tol=1e-6):
         raise KnsError("internal: sampler weights do not sum to 1")
     return BalancedSampler(weights, n, seed, lengths, batch_size)

@@ -127,7 +127,7 @@ def main(argv=None) -> int:
         folder = args.dataset or str(compose("build_dataset", ["data=kazakh_stance"]).data.dataset_dir)
         dsd = load_built_dataset(folder)
         items = real_items(dsd, args.split, folder)
-        real = [r for s in dsd for r in dsd[s] if r.get("origin", "gold") != "counterfactual"]
+        real = [r for s in dsd for r in real_items(dsd, s, folder)]
         roles = {}
         if args.roles:
             problems = []

@@ -190,38 +190,31 @@ def balanced_item_weights(langs: Sequence[str], labels: Sequence[int], lang_weig
     With `contrast_share` (and `contrast`, one flag per item), the flagged items of a cell get
     at least that share of its draws (more if they already had it), the cell's other items the
     rest; the cell's and class's shares stay as they were."""
-    weights = _class_balanced_weights(langs, labels, lang_weights, class_power, augmented, augmented_share)
-    if contrast_share is None:
-        return weights
-    if contrast is None or len(contrast) != len(labels):
-        raise KnsError("internal: sampler.contrast_share needs one contrast flag per item")
-    if not 0.0 <= float(contrast_share) <= 1.0:
-        raise KnsError(f"task.sampler.contrast_share must lie in [0, 1], got {contrast_share}")
-    cell_mass, flagged_mass = Counter(), Counter()
-    for lg, c, flag, w in zip(langs, labels, contrast, weights):
-        cell_mass[(lg, c)] += w
-        if flag:
-            flagged_mass[(lg, c)] += w
-    out = []
-    for lg, c, flag, w in zip(langs, labels, contrast, weights):
-        total, flagged = cell_mass[(lg, c)], flagged_mass[(lg, c)]
-        share = float(contrast_share)
-        if flagged == 0 or flagged >= total or flagged >= share * total:
-            out.append(w)
-        else:
-            out.append(w * (share * total / flagged if flag else (1 - share) * total / (total - flagged)))
-    return out
-
-
-def _class_balanced_weights(langs, labels, lang_weights, class_power, augmented, augmented_share) -> list[float]:
+    _check_share("augmented_share", augmented_share, augmented, len(labels))
+    _check_share("contrast_share", contrast_share, contrast, len(labels))
+    real_flags = None if augmented_share is None else [not a for a in augmented]
+    weights = _class_balanced_weights(langs, labels, lang_weights, class_power, real_flags)
     if augmented_share is not None:
-        if augmented is None or len(augmented) != len(labels):
-            raise KnsError("internal: sampler.augmented_share needs one augmented flag per item")
-        if not 0.0 <= float(augmented_share) <= 1.0:
-            raise KnsError(f"task.sampler.augmented_share must lie in [0, 1], got {augmented_share}")
-    flags = [bool(a) for a in augmented] if augmented_share is not None else [False] * len(labels)
+        weights = _reshare_cells(weights, langs, labels, augmented, lambda natural: min(float(augmented_share), natural))
+    if contrast_share is not None:
+        weights = _reshare_cells(weights, langs, labels, contrast, lambda natural: max(float(contrast_share), natural))
+    return weights
+
+
+def _check_share(key: str, share, flags, n: int) -> None:
+    if share is None:
+        return
+    if flags is None or len(flags) != n:
+        raise KnsError(f"internal: sampler.{key} needs one flag per item")
+    if not 0.0 <= float(share) <= 1.0:
+        raise KnsError(f"task.sampler.{key} must lie in [0, 1], got {share}")
+
+
+def _class_balanced_weights(langs, labels, lang_weights, class_power, real_flags) -> list[float]:
+    """Uniform weights within each (language, class) cell, the cell's mass from its size: the
+    number of its items, or of its real ones (`real_flags`) where it has any."""
     groups = Counter(zip(langs, labels))
-    real = Counter((lg, c) for lg, c, a in zip(langs, labels, flags) if not a)
+    real = groups if real_flags is None else Counter(k for k, r in zip(zip(langs, labels), real_flags) if r)
     per_lang = Counter(langs)
     shares = {lang: float((lang_weights or {}).get(lang, 1.0)) for lang in per_lang}
     total = sum(shares.values())
@@ -235,16 +228,27 @@ def _class_balanced_weights(langs, labels, lang_weights, class_power, augmented,
         z = sum(mass.values())
         for c, m in mass.items():
             class_mass[(lang, c)] = shares[lang] / total * m / z
-    if augmented_share is None:
-        return [class_mass[(lg, c)] / groups[(lg, c)] for lg, c in zip(langs, labels)]
-    weights = []
-    for lg, c, a in zip(langs, labels, flags):
-        n_cell, n_real = groups[(lg, c)], real[(lg, c)]
-        n_aug = n_cell - n_real
-        aug_share = 1.0 if n_real == 0 else min(float(augmented_share), n_aug / n_cell)
-        part, n_part = (aug_share, n_aug) if a else (1.0 - aug_share, n_real)
-        weights.append(class_mass[(lg, c)] * part / n_part)
-    return weights
+    return [class_mass[(lg, c)] / groups[(lg, c)] for lg, c in zip(langs, labels)]
+
+
+def _reshare_cells(weights, langs, labels, flags, new_share) -> list[float]:
+    """Within each (language, class) cell holding flagged and unflagged items, give the flagged
+    ones `new_share(natural)` of the cell's mass (natural: the share they hold now), scaling each
+    side uniformly; a cell's mass does not change."""
+    cell_mass, flagged_mass = Counter(), Counter()
+    for key, flag, w in zip(zip(langs, labels), flags, weights):
+        cell_mass[key] += w
+        if flag:
+            flagged_mass[key] += w
+    out = []
+    for key, flag, w in zip(zip(langs, labels), flags, weights):
+        total, flagged = cell_mass[key], flagged_mass[key]
+        if flagged == 0 or flagged >= total:
+            out.append(w)
+            continue
+        share = new_share(flagged / total)
+        out.append(w * (share * total / flagged if flag else (1 - share) * total / (total - flagged)))
+    return out
 
 
 class BalancedSampler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from kazakh_ner_stance.evaluation.stance_diagnostics import errors_by_role
+from kazakh_ner_stance.evaluation.stance_diagnostics import errors_by_role, none_beside_stance
 
 
 def test_errors_by_role_counts_false_polar_holders_and_missed_objects():
@@ -19,6 +19,16 @@ def test_errors_by_role_counts_false_polar_holders_and_missed_objects():
     assert r["object"]["missed_polar"] == 1 and r["object"]["errors"] == 1
     assert r["neither"]["polar_for_gold_none"] == 1
     assert r["_summary"] == {"errors": 3, "untagged_items": 0, "holder_share_of_false_polar": 0.5}
+
+
+def test_none_items_beside_a_stance_target_are_counted_apart():
+    # s1: a NONE holder beside a FAVOR object; s2: two NONE targets; s3: an AGAINST target alone.
+    items = [{"sent_id": "s1", "label": "NONE"}, {"sent_id": "s1", "label": "FAVOR"},
+             {"sent_id": "s2", "label": "NONE"}, {"sent_id": "s2", "label": "NONE"},
+             {"sent_id": "s3", "label": "AGAINST"}]
+    pred = ["FAVOR", "FAVOR", "NONE", "AGAINST", "NONE"]
+    assert none_beside_stance(items, pred) == {"beside_stance": {"items": 1, "labelled": 1},
+                                               "other": {"items": 2, "labelled": 1}}
 
 
 def test_report_on_a_tiny_checkpoint(tiny_stance_checkpoint, tmp_path, capsys):

@@ -55,6 +55,20 @@ def errors_by_role(items: Sequence[Mapping], pred: Sequence[str], roles: Mapping
     return out
 
 
+def none_beside_stance(items: Sequence[Mapping], pred: Sequence[str]) -> dict:
+    """Gold NONE items split by whether their sentence also holds a FAVOR or AGAINST target (the
+    holders and bystanders that `task.sampler.contrast_share` draws more often), each with how
+    many a FAVOR or AGAINST label was given to."""
+    from ..tasks.stance_mix import contrast_flags
+
+    flags = contrast_flags([x["sent_id"] for x in items], [STANCE_LABELS.index(x["label"]) for x in items])
+    out = {}
+    for key, beside in (("beside_stance", True), ("other", False)):
+        idx = [i for i, x in enumerate(items) if x["label"] == "NONE" and flags[i] == beside]
+        out[key] = {"items": len(idx), "labelled": sum(pred[i] != "NONE" for i in idx)}
+    return out
+
+
 def real_items(dsd, split: str, folder: str) -> list[dict]:
     """The real items (counterfactual edits dropped) of `split` of a built stance dataset, each
     row with its label as a string. KnsError when the split is missing."""
@@ -149,6 +163,7 @@ def main(argv=None) -> int:
                            bootstrap_n=1000, seed=args.seed)["report"]
     report = {"checkpoint": str(args.checkpoint), "dataset": folder, "split": args.split, "scores": scores,
               "roles": errors_by_role(items, pred, roles) if roles else None,
+              "none_beside_stance": none_beside_stance(items, pred),
               "name_swap": name_swap_check(lambda b: predict(b)[0], items, NamePool(real), seed=args.seed,
                                            rounds=args.swap_rounds, original=pred),
               "readme_example": readme_example(predict)}
@@ -175,6 +190,11 @@ def format_diagnostics(report: Mapping) -> str:
         h = r["_summary"]["holder_share_of_false_polar"]
         if h is not None:
             lines.append(f"  holders are {h:.0%} of the false FAVOR/AGAINST predictions")
+    nb = report.get("none_beside_stance")
+    if nb:
+        b, o = nb["beside_stance"], nb["other"]
+        lines.append(f"  gold NONE beside a FAVOR/AGAINST target: {b['labelled']} of {b['items']} given FAVOR/AGAINST; "
+                     f"other gold NONE: {o['labelled']} of {o['items']}")
     sw = report["name_swap"]
     if sw["swaps"]:
         lines.append(f"  name swaps: {sw['changed']:.1%} of {sw['swaps']} labels change"

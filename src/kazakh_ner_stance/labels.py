@@ -173,12 +173,13 @@ def iob2_transitions(labels: Sequence[str]):
     return allowed, first
 
 
-def viterbi_iob2(log_probs, labels: Sequence[str], transitions=None) -> list[int]:
+def viterbi_iob2(log_probs, labels: Sequence[str], transitions=None, learned=None) -> list[int]:
     """The label indices of the most probable valid IOB2 sequence for one sentence: the sum of
     per-word log-probabilities, maximised over sequences with no orphan I-X. Unlike argmax and
     then repairing orphans, a word torn between I-PERSON and B-GPE after B-PERSON is decided by
     the whole sequence. `log_probs`: [n_words, n_labels]; `transitions`: iob2_transitions(labels)
-    (pass it when decoding many sentences)."""
+    (pass it when decoding many sentences); `learned`: a CRF's scores (tasks/crf.py
+    CrfPotentials: transitions[prev, next], start, end) added to the sum, IOB2 still enforced."""
     import numpy as np
 
     scores = np.asarray(log_probs, dtype=np.float64)
@@ -188,13 +189,19 @@ def viterbi_iob2(log_probs, labels: Sequence[str], transitions=None) -> list[int
         return []
     allowed, first = transitions if transitions is not None else iob2_transitions(labels)
     penalty = np.where(allowed, 0.0, -np.inf)
-    best = np.where(first, scores[0], -np.inf)
+    start = np.zeros(len(labels))
+    end = np.zeros(len(labels))
+    if learned is not None:
+        penalty = penalty + np.asarray(learned.transitions, dtype=np.float64)
+        start = np.asarray(learned.start, dtype=np.float64)
+        end = np.asarray(learned.end, dtype=np.float64)
+    best = np.where(first, scores[0] + start, -np.inf)
     back = np.zeros(scores.shape, dtype=np.int64)
     for i in range(1, len(scores)):
         total = best[:, None] + penalty  # [prev, next]
         back[i] = total.argmax(axis=0)
         best = total[back[i], np.arange(len(labels))] + scores[i]
-    path = [int(best.argmax())]
+    path = [int((best + end).argmax())]
     for i in range(len(scores) - 1, 0, -1):
         path.append(int(back[i, path[-1]]))
     return path[::-1]

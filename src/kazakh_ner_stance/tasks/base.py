@@ -70,3 +70,12 @@ class Task(ABC):
 
     def save_extra(self, folder: Path) -> None:
         """Write the task's own files into a checkpoint or release folder."""
+
+    def load_extra(self, folder: Path) -> None:
+        """Read back what save_extra wrote into the model being trained, when the Trainer reloads
+        a checkpoint's weights (the best model at the end, a resumed run)."""
+
+    def feature_columns(self) -> tuple[str, ...]:
+        """Training feature columns that compute_loss reads but the model's forward does not
+        take (the Trainer would drop them otherwise)."""
+        return ()

@@ -17,6 +17,7 @@ from ..labels import iob2_transitions, repair_iob2, viterbi_iob2
 # check_checkpoint: also what the stance and joint loaders import from here.
 from ..training.checkpoints import check_checkpoint
 from .base import Task
+from .crf import attach_crf, crf_potentials, load_crf_into, word_level, write_crf_config
 from .windows import word_windows
 
 IGNORE_INDEX = -100
@@ -188,6 +189,7 @@ def predict_word_logits(
 
 
 DECODINGS = ("argmax", "viterbi")
+HEADS = ("linear", "crf")
 
 
 def predict_word_tags(
@@ -204,18 +206,21 @@ def predict_word_tags(
     """One IOB2 tag per gold word for every sentence (and optionally its softmax score).
 
     decoding="argmax": each word's most probable tag, orphan I-X then repaired to B-X;
-    "viterbi": the most probable valid IOB2 sequence (labels.viterbi_iob2)."""
+    "viterbi": the most probable valid IOB2 sequence (labels.viterbi_iob2), with the model's
+    learned transition scores added when it has a CRF (task.head=crf, tasks/crf.py)."""
     if decoding not in DECODINGS:
         raise KnsError(f"decoding must be one of {DECODINGS}, not {decoding!r}")
     id2label = id2label or {int(k): v for k, v in model.config.id2label.items()}
+    crf = crf_potentials(model, [id2label[i] for i in range(len(id2label))]) if decoding == "viterbi" else None
     logits = predict_word_logits(model, tokenizer, tokens_list, batch_size, max_length, overlap)
-    tags, scores = decode_word_logits(logits, id2label, decoding)
+    tags, scores = decode_word_logits(logits, id2label, decoding, crf)
     return (tags, scores) if return_scores else tags
 
 
-def decode_word_logits(logits, id2label: dict[int, str], decoding: str = "argmax"):
+def decode_word_logits(logits, id2label: dict[int, str], decoding: str = "argmax", crf=None):
     """(tags, scores) from predict_word_logits' per-word logits: one valid IOB2 tag per word and
-    the softmax probability of the tag chosen (see predict_word_tags for `decoding`)."""
+    the softmax probability of the tag chosen (see predict_word_tags for `decoding`; `crf`: a
+    CRF's learned scores, tasks/crf.py `crf_potentials`, used by viterbi)."""
     import numpy as np
 
     if decoding not in DECODINGS:
@@ -233,7 +238,7 @@ def decode_word_logits(logits, id2label: dict[int, str], decoding: str = "argmax
         norm = exp_z.sum(axis=1, keepdims=True)
         probs = exp_z / norm
         if decoding == "viterbi":
-            best = viterbi_iob2(z - np.log(norm), labels, transitions)
+            best = viterbi_iob2(z - np.log(norm), labels, transitions, crf)
         else:
             best = probs.argmax(axis=1)
         tags.append(repair_iob2([id2label[int(b)] for b in best]))
@@ -284,6 +289,24 @@ def entity_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
     }
 
 
+class _WordStartCollator:
+    """DataCollatorForTokenClassification, plus the CRF's word-start column padded with 0."""
+
+    def __init__(self, pad):
+        self.pad = pad
+
+    def __call__(self, features):
+        import torch
+
+        starts = [f["word_starts"] for f in features]
+        batch = self.pad([{k: v for k, v in f.items() if k != "word_starts"} for f in features])
+        width = batch["input_ids"].shape[1]
+        left = self.pad.tokenizer.padding_side == "left"
+        rows = [([0] * (width - len(s)) + list(s)) if left else (list(s) + [0] * (width - len(s))) for s in starts]
+        batch["word_starts"] = torch.tensor(rows, dtype=torch.long)
+        return batch
+
+
 class NerTask(Task):
     """Everything train.py needs to know about token classification."""
 
@@ -300,13 +323,17 @@ class NerTask(Task):
         self.label2id = {v: k for k, v in self.id2label.items()}
         self.max_length = effective_max_length(tokenizer, int(cfg.task.max_length))
         self.overlap = int(cfg.task.window_overlap)
+        self.head = str(cfg.task.head)
+        if self.head not in HEADS:
+            raise KnsError(f"task.head must be one of {HEADS}, not {self.head!r}")
+        self.crf = None  # the live CRF scores (task.head=crf), set by build_model
 
     def build_model(self, model_dir):
         import torch
         from transformers import AutoModelForTokenClassification
 
         # float32 master weights whatever the stored dtype (see load_pretrained_encoder).
-        return AutoModelForTokenClassification.from_pretrained(
+        model = AutoModelForTokenClassification.from_pretrained(
             model_dir,
             num_labels=len(self.label_names),
             id2label=self.id2label,
@@ -314,6 +341,9 @@ class NerTask(Task):
             use_safetensors=True,
             dtype=torch.float32,
         )
+        if self.head == "crf":
+            self.crf = attach_crf(model, self.label_names)
+        return model
 
     def encode_train(self, split):
         label_all = bool(self.cfg.task.label_all_subwords)
@@ -323,7 +353,13 @@ class NerTask(Task):
                 self.tokenizer, batch["tokens"], self.max_length, self.overlap,
                 labels_batch=batch["ner_tags"], id2label=self.id2label, label_all_subwords=label_all,
             )
-            return {k: enc[k] for k in ("input_ids", "attention_mask", "labels", "length")}
+            out = {k: enc[k] for k in ("input_ids", "attention_mask", "labels", "length")}
+            if self.head == "crf":
+                # The CRF runs over words: it reads each word's first piece.
+                out["word_starts"] = [
+                    [int(w >= 0 and (p == 0 or row[p - 1] != w)) for p, w in enumerate(row)] for row in enc["word_ids"]
+                ]
+            return out
 
         return split.map(
             encode, batched=True, batch_size=1000, remove_columns=split.column_names,
@@ -333,7 +369,33 @@ class NerTask(Task):
     def data_collator(self, pad_to_multiple_of=None):
         from transformers import DataCollatorForTokenClassification
 
-        return DataCollatorForTokenClassification(self.tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+        pad = DataCollatorForTokenClassification(self.tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+        return pad if self.head != "crf" else _WordStartCollator(pad)
+
+    def feature_columns(self) -> tuple[str, ...]:
+        return ("word_starts",) if self.head == "crf" else ()
+
+    def compute_loss(self, model, inputs, return_outputs: bool = False):
+        """task.head=crf: the pieces' cross-entropy (the model's own loss, every labelled piece)
+        plus the CRF's negative log-likelihood of each window's gold word sequence, per word."""
+        if self.crf is None:
+            return None
+        inputs = dict(inputs)
+        starts = inputs.pop("word_starts")
+        inputs.pop("length", None)
+        outputs = model(**inputs)
+        emissions, tags, mask = word_level(outputs.logits, inputs["labels"], starts)
+        nll = self.crf.nll(emissions, tags, mask)
+        loss = outputs.loss + nll.sum() / mask.sum().clamp(min=1)
+        return (loss, outputs) if return_outputs else loss
+
+    def save_extra(self, folder) -> None:
+        if self.crf is not None:
+            write_crf_config(folder, self.crf.potentials())
+
+    def load_extra(self, folder) -> None:
+        if self.crf is not None and not load_crf_into(self.crf, folder):
+            raise KnsError(f"{folder}: the checkpoint has no CRF scores in config.json (task.head=crf)")
 
     def predict(self, model, split, batch_size=64):
         return predict_word_tags(

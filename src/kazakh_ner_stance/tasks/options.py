@@ -35,6 +35,7 @@ class NerTaskOptions:
     window_overlap: int = MISSING      # overlap of consecutive windows, in pieces
     label_all_subwords: bool = MISSING  # every piece carries its word's label (else: first only)
     decoding: str = MISSING             # argmax | viterbi: how word tags are read off the scores
+    head: str = MISSING                 # linear | crf: the token classifier alone, or with a trained CRF
 
 
 @dataclass

@@ -117,6 +117,20 @@ def _make_trainer_class():
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
 
+        def _set_signature_columns_if_needed(self):
+            super()._set_signature_columns_if_needed()
+            # Columns only the task's own loss reads (a CRF's word starts) must reach the collator.
+            self._signature_columns += [c for c in self.kns_task.feature_columns() if c not in self._signature_columns]
+
+        def _load_best_model(self):
+            super()._load_best_model()
+            if self.state.best_model_checkpoint:
+                self.kns_task.load_extra(Path(self.state.best_model_checkpoint))
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            self.kns_task.load_extra(Path(resume_from_checkpoint))
+
         def _get_train_sampler(self, train_dataset=None):
             # A task may draw its own training order (stance: languages and classes balanced).
             sampler = self.kns_task.train_sampler(self._train_batch_size)

@@ -166,3 +166,21 @@ def test_unknown_head_is_refused(train_overrides):
 
     with pytest.raises(KnsError, match="task.head must be one of"):
         run_train(compose("train", train_overrides + ["task.head=lstm"]))
+
+
+def test_decoding_benchmark_adds_the_rules_only_row_for_a_crf(train_overrides, tiny_ner_dataset, tmp_path):
+    from kazakh_ner_stance.benchmarks.cli import run
+    from kazakh_ner_stance.training.train import run_train
+
+    cfg = compose("train", train_overrides + ["task.head=crf", "trainer.args.learning_rate=5e-3",
+                                              "evaluate_test=false"])
+    run_train(cfg)
+    out = tmp_path / "decoding.json"
+    assert run(["decoding", "--checkpoint", str(Path(cfg.run_dir) / "model"), "--dataset-dir",
+                str(tiny_ner_dataset), "--splits", "validation", "--bootstrap", "20", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["crf_head"] is True
+    row = result["splits"]["validation"]
+    assert set(row) >= {"argmax", "viterbi", "iob2-only"}
+    validation = json.loads((Path(cfg.run_dir) / "metrics" / "validation.json").read_text())
+    assert row["viterbi"]["f1"] == pytest.approx(validation["f1"])  # the checkpoint's own decoding

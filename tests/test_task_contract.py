@@ -1,9 +1,10 @@
 """The shared model-kind suite (Flair's pattern): every registered task, one contract.
 
-Parametrised over `sorted(TASKS)`: registering a task in `tasks/registry.py` gives it these
-tests. Each task trains ONE tiny model (trainer=debug, the tiny random encoder, a tiny fixture
-dataset of that task) through the `train` verb, then the same checkpoint goes through the other
-verbs as a user would run them:
+Parametrised over `sorted(TASKS)` and the model kinds that are a task's option (`ner-crf`: NER
+with task.head=crf): registering a task in `tasks/registry.py` gives it these tests. Each kind
+trains ONE tiny model (trainer=debug, the tiny random encoder, a tiny fixture dataset of that
+task) through the `train` verb, then the same checkpoint goes through the other verbs as a user
+would run them:
 
 1. train: the checkpoint folder holds config.json with id2label and kns_training.json naming
    the task, and the spec's checkpoint loader loads it;
@@ -72,6 +73,7 @@ class Recipe:
     dataset: Callable[..., Path]  # (pytest request, a scratch folder) -> built dataset folder
     overrides: tuple[str, ...] = ()
     recorded: dict = field(default_factory=dict)
+    task: str | None = None  # the registered task, for a model kind that is a variant of one (None: same name)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -79,7 +81,11 @@ RECIPES: dict[str, Recipe] = {
     "stance": Recipe(_stance_data, ("task.max_length=48", "task.bootstrap_n=0"), {None: "macro_f1"}),
     "joint": Recipe(_joint_data, ("task.max_length=24", "task.window_overlap=6", "task.bootstrap_n=0"),
                     {"ner": "ner_f1", "stance": "macro_f1", "stance_end_to_end": "e2e_macro_f1"}),
+    # A model kind that is a task's option: NER with a CRF head (its scores travel in config.json).
+    "ner-crf": Recipe(_ner_data, ("task.max_length=24", "task.window_overlap=6", "task.head=crf"), {None: "f1"},
+                      task="ner"),
 }
+KINDS = TASK_NAMES + sorted(k for k, r in RECIPES.items() if r.task is not None)
 
 
 def _recipe(name: str) -> Recipe:
@@ -95,22 +101,23 @@ def _recipe(name: str) -> Recipe:
 
 @dataclass
 class Run:
-    name: str
+    name: str  # the registered task
+    kind: str  # the recipe's key: the task, or a variant of it
     data: Path
     run_dir: Path
     model: Path
     base: Path
 
 
-@pytest.fixture(scope="module", params=TASK_NAMES)
+@pytest.fixture(scope="module", params=KINDS)
 def trained(request, tiny_encoder, tmp_path_factory) -> Run:
     """The task's tiny model, trained once for the module through the `train` verb."""
     from kazakh_ner_stance.training.train import run_train
 
-    name = request.param
-    recipe = _recipe(name)
+    recipe = _recipe(request.param)
+    name = recipe.task or request.param
     spec = task_spec(name)
-    base = tmp_path_factory.mktemp(f"contract_{name}")
+    base = tmp_path_factory.mktemp(f"contract_{request.param}")
     data = Path(recipe.dataset(request, base))
     run_dir = base / "run"
     run_train(compose("train", [
@@ -118,7 +125,7 @@ def trained(request, tiny_encoder, tmp_path_factory) -> Run:
         f"data.dataset_dir={data}", "trainer=debug", f"run_dir={run_dir}",
         f"paths.artifacts_dir={base / 'artifacts'}", *recipe.overrides,
     ]))
-    return Run(name, data, run_dir, run_dir / "model", base)
+    return Run(name, request.param, data, run_dir, run_dir / "model", base)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +190,7 @@ def test_evaluation_reads_through_the_registry_and_matches_the_run(trained, eval
     spec = task_spec(trained.name)
     m = evaluated["metrics"]
     recorded = json.loads((trained.run_dir / "metrics" / "test.json").read_text(encoding="utf-8"))
-    recipe = _recipe(trained.name)
+    recipe = _recipe(trained.kind)
     if spec.parts:
         assert m["task"] == trained.name
         assert set(m.get("parts") or {}) == set(spec.parts), "every declared part is evaluated"
@@ -256,7 +263,7 @@ def test_publish_dry_run_writes_a_card_naming_the_task(trained, evaluated, tmp_p
     monkeypatch.setattr(targets, "HfApi", no_hub)
     spec = task_spec(trained.name)
     result = run_publish(compose("publish", [
-        f"repo_id=kns-test/{trained.name}-tiny", f"paths.artifacts_dir={tmp_path / 'artifacts'}",
+        f"repo_id=kns-test/{trained.kind}-tiny", f"paths.artifacts_dir={tmp_path / 'artifacts'}",
         f"out_dir={tmp_path / 'release'}", "base_model=intfloat/multilingual-e5-small",
         f"checkpoint={trained.model}", f"metrics={evaluated['path']}", "dry_run=true",
     ]))
@@ -267,5 +274,6 @@ def test_publish_dry_run_writes_a_card_naming_the_task(trained, evaluated, tmp_p
     assert set(spec.card_tags) <= set(meta.get("tags") or [])
     card = (folder / "README.md").read_text(encoding="utf-8")
     assert f"Kazakh {spec.title}" in card, "the card names the task"
+    assert ("This model has a CRF head" in card) == (trained.kind == "ner-crf")
     assert json.loads((folder / "kns_training.json").read_text(encoding="utf-8"))["task"] == trained.name
     assert verify_release(folder)["kind"] == "model"

@@ -2,7 +2,9 @@
 
 Both decodings read the same per-word logits (one forward pass per split), so the difference is the
 decoding alone. Prints, per split, strict IOB2 micro P/R/F1 of each and the F1 difference with a
-paired bootstrap 95% CI over sentences (resampling the same sentences for both).
+paired bootstrap 95% CI over sentences (resampling the same sentences for both). For a checkpoint
+with a CRF head (task.head=crf), `viterbi` adds its learned transition scores and one more row,
+`iob2-only`, decodes the same logits with IOB2's rules alone: what the learned scores add.
 
     kns-bench decoding [--checkpoint artifacts/runs/kaznerd_ner_e5_small/model]
                        [--dataset-dir artifacts/datasets/kaznerd] [--splits validation test] [--json OUT.json]
@@ -45,6 +47,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from ..data.built_dataset import load_built_dataset
     from ..errors import KnsError
     from ..evaluation.ner_metrics import entity_counts, extract_spans, micro_prf
+    from ..tasks.crf import crf_potentials
     from ..tasks.ner import DECODINGS, decode_word_logits, load_ner_checkpoint, predict_word_logits
     from ..training.checkpoints import trained_inference
 
@@ -57,10 +60,17 @@ def run_benchmark(args: argparse.Namespace) -> int:
     trained = trained_inference(ckpt)
     dataset = load_built_dataset(data_dir)
     names = dataset["train"].features["ner_tags"].feature.names
+    crf = crf_potentials(model, [id2label[i] for i in range(len(id2label))])
+    # (row name, decoding, learned CRF scores or None)
+    ways = [(BASELINE, BASELINE, None), *[(d, d, crf) for d in DECODINGS if d != BASELINE]]
+    if crf is not None:
+        ways.append(("iob2-only", "viterbi", None))
     results = {"benchmark": "decoding", "checkpoint": str(ckpt), "dataset": str(data_dir), "baseline": BASELINE,
                "splits": {}, "provenance": provenance(root)}
-    print(f"checkpoint {ckpt}; windows {trained['max_length']}/{trained['overlap']}; baseline: {BASELINE}")
-    print(f"{'split':<11} {'decoding':<8} {'P':>6} {'R':>6} {'F1':>6}  {'F1 - baseline [95% CI]':<28} {'decode s':>8}")
+    results["crf_head"] = crf is not None
+    print(f"checkpoint {ckpt}; windows {trained['max_length']}/{trained['overlap']}; baseline: {BASELINE}"
+          + ("; CRF head: viterbi adds its learned scores" if crf is not None else ""))
+    print(f"{'split':<11} {'decoding':<9} {'P':>6} {'R':>6} {'F1':>6}  {'F1 - baseline [95% CI]':<28} {'decode s':>8}")
     for split in args.splits:
         if split not in dataset:
             raise KnsError(f"{data_dir} has no split {split!r} (it has {sorted(dataset)})")
@@ -69,9 +79,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
         logits = predict_word_logits(model, tokenizer, tokens, args.batch_size, trained["max_length"],
                                      trained["overlap"] if trained["overlap"] is not None else 32)
         counts, rows = {}, {}
-        for decoding in (BASELINE, *[d for d in DECODINGS if d != BASELINE]):
+        for decoding, how, learned in ways:
             started = time.perf_counter()
-            tags, _ = decode_word_logits(logits, id2label, decoding)
+            tags, _ = decode_word_logits(logits, id2label, how, learned)
             seconds = time.perf_counter() - started
             counts[decoding] = entity_counts(gold_spans, tags)
             p, r, f1 = micro_prf(counts[decoding])
@@ -83,7 +93,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
                 row["f1_diff"] = row["f1"] - rows[BASELINE]["f1"]
                 row["f1_diff_ci"] = [lo, hi]
                 note = f"{row['f1_diff']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-            print(f"{split:<11} {decoding:<8} {row['precision']:6.4f} {row['recall']:6.4f} {row['f1']:6.4f}  "
+            print(f"{split:<11} {decoding:<9} {row['precision']:6.4f} {row['recall']:6.4f} {row['f1']:6.4f}  "
                   f"{note:<28} {row['decode_s']:8.2f}")
         results["splits"][split] = {"sentences": len(tokens), **rows}
     if args.json:

@@ -163,6 +163,13 @@ def _usage(inp: ModelCardInputs) -> str:
             "The pipeline scores one window of at most the model's maximum length; `Predictor` "
             "splits longer inputs into overlapping windows so that no word is truncated.",
         ]
+        if task_cfg.get("head") == "crf":
+            lines += [
+                "",
+                "This model has a CRF head: its learned tag-transition scores are in `config.json` "
+                "(`kns_crf`). The pipeline reads each sub-word's best label and ignores them; `Predictor` "
+                "decodes each sentence's best valid IOB2 sequence with them, as the scores above were measured.",
+            ]
     return "\n".join(lines)
 
 
@@ -192,6 +199,8 @@ def _training(inp: ModelCardInputs) -> str:
     add("window length (sub-words)", task_cfg.get("max_length"))
     add("window overlap", task_cfg.get("window_overlap"))
     add("labels on every sub-word", task_cfg.get("label_all_subwords"))
+    add("NER head", task_cfg.get("head"))
+    add("tag decoding", task_cfg.get("decoding"))
     add("word embeddings frozen", trainer.get("freeze_word_embeddings"))
     add("early stopping patience", trainer.get("early_stopping_patience"))
     add("optimisation steps", info.get("global_step"))

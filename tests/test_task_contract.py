@@ -1,10 +1,10 @@
 """The shared model-kind suite (Flair's pattern): every registered task, one contract.
 
-Parametrised over `sorted(TASKS)` and the model kinds that are a task's option (`ner-crf`: NER
-with task.head=crf): registering a task in `tasks/registry.py` gives it these tests. Each kind
-trains ONE tiny model (trainer=debug, the tiny random encoder, a tiny fixture dataset of that
-task) through the `train` verb, then the same checkpoint goes through the other verbs as a user
-would run them:
+Parametrised over `sorted(TASKS)` and the model kinds that are a task's option (`ner-linear`:
+NER with task.head=linear, no CRF): registering a task in `tasks/registry.py` gives it these
+tests. Each kind trains ONE tiny model (trainer=debug, the tiny random encoder, a tiny fixture
+dataset of that task) through the `train` verb, then the same checkpoint goes through the other
+verbs as a user would run them:
 
 1. train: the checkpoint folder holds config.json with id2label and kns_training.json naming
    the task, and the spec's checkpoint loader loads it;
@@ -81,9 +81,9 @@ RECIPES: dict[str, Recipe] = {
     "stance": Recipe(_stance_data, ("task.max_length=48", "task.bootstrap_n=0"), {None: "macro_f1"}),
     "joint": Recipe(_joint_data, ("task.max_length=24", "task.window_overlap=6", "task.bootstrap_n=0"),
                     {"ner": "ner_f1", "stance": "macro_f1", "stance_end_to_end": "e2e_macro_f1"}),
-    # A model kind that is a task's option: NER with a CRF head (its scores travel in config.json).
-    "ner-crf": Recipe(_ner_data, ("task.max_length=24", "task.window_overlap=6", "task.head=crf"), {None: "f1"},
-                      task="ner"),
+    # A model kind that is a task's option: NER without the CRF head (`ner` has one by default).
+    "ner-linear": Recipe(_ner_data, ("task.max_length=24", "task.window_overlap=6", "task.head=linear"),
+                         {None: "f1"}, task="ner"),
 }
 KINDS = TASK_NAMES + sorted(k for k, r in RECIPES.items() if r.task is not None)
 
@@ -274,6 +274,6 @@ def test_publish_dry_run_writes_a_card_naming_the_task(trained, evaluated, tmp_p
     assert set(spec.card_tags) <= set(meta.get("tags") or [])
     card = (folder / "README.md").read_text(encoding="utf-8")
     assert f"Kazakh {spec.title}" in card, "the card names the task"
-    assert ("This model has a CRF head" in card) == (trained.kind == "ner-crf")
+    assert ("This model has a CRF head" in card) == (trained.kind == "ner")  # the NER default
     assert json.loads((folder / "kns_training.json").read_text(encoding="utf-8"))["task"] == trained.name
     assert verify_release(folder)["kind"] == "model"

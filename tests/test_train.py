@@ -58,7 +58,8 @@ def test_train_save_load_predict(train_overrides, tiny_ner_dataset, tmp_path):
     from seqeval.scheme import IOB2
 
     gold = [[names[i] for i in s] for s in ds["validation"]["ner_tags"]]
-    pred = predict_word_tags(model, tokenizer, ds["validation"]["tokens"], max_length=24, overlap=6)
+    pred = predict_word_tags(model, tokenizer, ds["validation"]["tokens"], max_length=24, overlap=6,
+                             decoding=str(cfg.task.decoding))  # as the run scored (a CRF head's scores too)
     assert dev_f1 == pytest.approx(f1_score(gold, pred, mode="strict", scheme=IOB2, zero_division=0), abs=1e-9)
     pairs = [(g, p) for gs, ps in zip(gold, pred) for g, p in zip(gs, ps)]
     assert validation["token_accuracy"] == pytest.approx(sum(g == p for g, p in pairs) / len(pairs), abs=1e-9)

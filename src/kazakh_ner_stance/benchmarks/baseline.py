@@ -38,6 +38,7 @@ RUN_NER_PROJECT_SETTINGS: dict[str, object] = {
     "trainer.average_last_checkpoints": None,  # run_ner.py keeps one model, no weight averaging
     "task.label_all_subwords": False,  # label_all_tokens=False: first sub-word labelled, the rest -100
     "task.decoding": "argmax",  # run_ner.py takes each token's argmax; no IOB2-constrained decoding
+    "task.head": "linear",  # AutoModelForTokenClassification's linear classifier, no CRF
     "task.max_length": 512,  # max_seq_length=None: the tokenizer's model_max_length (512 for e5/XLM-R)
 }
 

@@ -138,11 +138,35 @@ def _torch_module():
 
 def attach_crf(model, labels: Sequence[str]):
     """Give a token classifier a fresh CRF (`model.kns_crf`); returns the module. Its scores are
-    kept out of the weights file (they go to config.json, see write_crf_config)."""
+    kept out of the weights file (they go to config.json, see write_crf_config).
+
+    Training calls the model with one more input, `word_starts` (1 at each word's first piece):
+    a pre-hook takes it off the inputs and the forward hook adds the CRF's negative log-likelihood
+    per word to the pieces' cross-entropy in `outputs.loss`. The CRF thus runs inside the model's
+    forward, where DDP sees its parameters used. Calls without `word_starts` or labels
+    (prediction) are left as they are."""
     module = _torch_module()(labels)
     model.kns_crf = module
     ignore = set(getattr(model, "_keys_to_ignore_on_save", None) or ())
     model._keys_to_ignore_on_save = ignore | {f"kns_crf.{name}" for name, _ in module.named_parameters()}
+    pending = {}
+
+    def take_word_starts(_model, args, kwargs):
+        pending["word_starts"] = kwargs.pop("word_starts", None)
+        return args, kwargs
+
+    def add_crf_loss(_model, _args, kwargs, output):
+        starts = pending.pop("word_starts", None)
+        labels = kwargs.get("labels")
+        if starts is None or labels is None or getattr(output, "loss", None) is None:
+            return output
+        emissions, tags, mask = word_level(output.logits, labels, starts)
+        nll = module.nll(emissions, tags, mask)
+        output.loss = output.loss + nll.sum() / mask.sum().clamp(min=1)
+        return output
+
+    model.register_forward_pre_hook(take_word_starts, with_kwargs=True)
+    model.register_forward_hook(add_crf_loss, with_kwargs=True)
     return module
 
 

@@ -17,7 +17,7 @@ from ..labels import iob2_transitions, repair_iob2, viterbi_iob2
 # check_checkpoint: also what the stance and joint loaders import from here.
 from ..training.checkpoints import check_checkpoint
 from .base import Task
-from .crf import attach_crf, crf_potentials, load_crf_into, word_level, write_crf_config
+from .crf import attach_crf, crf_potentials, load_crf_into, write_crf_config
 from .windows import word_windows
 
 IGNORE_INDEX = -100
@@ -374,20 +374,6 @@ class NerTask(Task):
 
     def feature_columns(self) -> tuple[str, ...]:
         return ("word_starts",) if self.head == "crf" else ()
-
-    def compute_loss(self, model, inputs, return_outputs: bool = False):
-        """task.head=crf: the pieces' cross-entropy (the model's own loss, every labelled piece)
-        plus the CRF's negative log-likelihood of each window's gold word sequence, per word."""
-        if self.crf is None:
-            return None
-        inputs = dict(inputs)
-        starts = inputs.pop("word_starts")
-        inputs.pop("length", None)
-        outputs = model(**inputs)
-        emissions, tags, mask = word_level(outputs.logits, inputs["labels"], starts)
-        nll = self.crf.nll(emissions, tags, mask)
-        loss = outputs.loss + nll.sum() / mask.sum().clamp(min=1)
-        return (loss, outputs) if return_outputs else loss
 
     def save_extra(self, folder) -> None:
         if self.crf is not None:

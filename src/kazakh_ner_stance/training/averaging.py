@@ -75,12 +75,15 @@ def average_checkpoints(folders: Sequence[str | Path]) -> dict:
 
 def load_averaged_into(model, folders: Sequence[str | Path]) -> None:
     """Replace `model`'s weights by the mean of the checkpoints' (strict: every weight present).
-    Tied weights (the checkpoint stores one copy) load through the model's own tying."""
+    Tied weights (the checkpoint stores one copy) load through the model's own tying; weights kept
+    out of the file on purpose (`_keys_to_ignore_on_save`: a CRF's scores, which live in
+    config.json) keep the model's values."""
     averaged = average_checkpoints(folders)
     device = next(model.parameters()).device
     missing, unexpected = model.load_state_dict({k: v.to(device) for k, v in averaged.items()}, strict=False)
-    tied = set(getattr(model, "_tied_weights_keys", None) or [])
-    missing = [k for k in missing if k not in tied]
+    not_in_files = set(getattr(model, "_tied_weights_keys", None) or []) | set(
+        getattr(model, "_keys_to_ignore_on_save", None) or [])
+    missing = [k for k in missing if k not in not_in_files]
     if missing or unexpected:
         raise KnsError(f"the averaged checkpoints do not fit the model: missing {missing[:5]}, "
                        f"unexpected {unexpected[:5]}")

@@ -76,6 +76,7 @@ class Task(ABC):
         a checkpoint's weights (the best model at the end, a resumed run)."""
 
     def feature_columns(self) -> tuple[str, ...]:
-        """Training feature columns that compute_loss reads but the model's forward does not
-        take (the Trainer would drop them otherwise)."""
+        """Training feature columns that the task's loss reads (in compute_loss, or a hook on
+        the model's forward such as the CRF's word starts) but the model's forward signature does
+        not name (the Trainer would drop them otherwise)."""
         return ()
